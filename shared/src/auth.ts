@@ -1,0 +1,89 @@
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { forbidden, unauthenticated } from './errors.ts';
+
+// Every service verifies the caller's access token itself against the users subgraph's JWKS:
+// a subgraph reached directly (bypassing the gateway) trusts nothing it did not verify.
+
+export type Role = 'USER' | 'ADMIN';
+export const signingAlgorithms = ['EdDSA', 'ES256'] as const;
+
+export interface Viewer {
+  id: string;
+  role: Role;
+  /** seconds since epoch; a live socket is closed when this passes */
+  expiresAt: number;
+}
+
+export interface TokenVerifier {
+  /** Resolves the viewer or throws an UNAUTHENTICATED GraphQLError. */
+  verify(token: string): Promise<Viewer>;
+}
+
+export interface TokenVerifierOptions {
+  issuer: string;
+  audience: string;
+  /** a JWKS URL (fetched and cached) or a key resolver (tests, the users subgraph itself) */
+  keys: string | JWTVerifyGetKey;
+}
+
+export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
+  const getKey =
+    typeof options.keys === 'string'
+      ? createRemoteJWKSet(new URL(options.keys), { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 })
+      : options.keys;
+  return {
+    async verify(token) {
+      try {
+        const { payload } = await jwtVerify(token, getKey, {
+          issuer: options.issuer,
+          audience: options.audience,
+          algorithms: [...signingAlgorithms],
+          requiredClaims: ['sub', 'exp', 'iat'],
+        });
+        const role = payload.role;
+        if (typeof payload.sub !== 'string' || (role !== 'USER' && role !== 'ADMIN') || typeof payload.exp !== 'number') {
+          throw unauthenticated('Access token is missing its subject or role; sign in again');
+        }
+        return { id: payload.sub, role, expiresAt: payload.exp };
+      } catch (error) {
+        if (error instanceof joseErrors.JWTExpired) {
+          throw unauthenticated('Access token expired; get a new one with the refreshToken mutation');
+        }
+        if (error instanceof joseErrors.JOSEError || error instanceof TypeError) {
+          throw unauthenticated('Access token is invalid; sign in again');
+        }
+        throw error;
+      }
+    },
+  };
+}
+
+/** Reads `Authorization: Bearer <token>`; no header means an anonymous caller (null). */
+export async function viewerFromAuthorization(header: string | undefined, verifier: TokenVerifier): Promise<Viewer | null> {
+  if (header === undefined || header.trim() === '') return null;
+  const match = /^Bearer\s+(\S+)$/i.exec(header.trim());
+  if (!match?.[1]) throw unauthenticated('Authorization header must be "Bearer <accessToken>"');
+  return verifier.verify(match[1]);
+}
+
+export interface ViewerContext {
+  viewer: Viewer | null;
+}
+
+export function requireViewer(context: ViewerContext): Viewer {
+  if (!context.viewer) throw unauthenticated();
+  return context.viewer;
+}
+
+export function requireAdmin(context: ViewerContext): Viewer {
+  const viewer = requireViewer(context);
+  if (viewer.role !== 'ADMIN') throw forbidden('Only admins may do this');
+  return viewer;
+}
+
+/** The owner of some private data, or an admin. */
+export function requireSelfOrAdmin(context: ViewerContext, ownerId: string, what: string): Viewer {
+  const viewer = requireViewer(context);
+  if (viewer.id !== ownerId && viewer.role !== 'ADMIN') throw forbidden(`Only the user themself or an admin may read ${what}`);
+  return viewer;
+}

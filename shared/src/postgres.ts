@@ -1,0 +1,42 @@
+import pg from 'pg';
+import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import { migrate } from 'drizzle-orm/node-postgres/migrator';
+import type { Logger } from './logger.ts';
+
+export type Database = NodePgDatabase;
+
+export interface PostgresHandle {
+  pool: pg.Pool;
+  db: Database;
+  close(): Promise<void>;
+}
+
+export function connectPostgres(url: string, options: { applicationName: string; max?: number; logger?: Logger }): PostgresHandle {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.max ?? 10,
+    application_name: options.applicationName,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle client losing its connection emits 'error' on the pool; unhandled, it would kill the process.
+  pool.on('error', (error) => options.logger?.warn('postgres idle client error', { error: error.message }));
+  return { pool, db: drizzle(pool), close: () => pool.end() };
+}
+
+/**
+ * Applies a subgraph's drizzle-kit migrations into its own schema. An advisory lock per schema
+ * makes concurrent starts of replicas safe: one migrates, the others wait and find nothing to do.
+ */
+export async function migrateSchema(url: string, schema: string, migrationsFolder: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url, application_name: `migrate-${schema}` });
+  await client.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock(hashtext($1))', [`migrate:${schema}`]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    await migrate(drizzle(client), { migrationsFolder, migrationsSchema: schema, migrationsTable: '__migrations' });
+  } finally {
+    await client.query('SELECT pg_advisory_unlock(hashtext($1))', [`migrate:${schema}`]).catch(() => undefined);
+    await client.end();
+  }
+}

@@ -1,0 +1,103 @@
+import type { Server } from 'node:http';
+import type { DocumentNode } from 'graphql';
+import { ApolloServer, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { expressMiddleware } from '@as-integrations/express5';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
+import express, { type Express } from 'express';
+import { viewerFromAuthorization, type TokenVerifier, type Viewer } from './auth.ts';
+import { createErrorFormatter } from './errors.ts';
+import { createApp, httpServerFor, listen, requestIdOf } from './http-server.ts';
+import type { Logger } from './logger.ts';
+
+/** What every subgraph's per-request context starts from. */
+export interface RequestContext extends BaseContext {
+  viewer: Viewer | null;
+  requestId: string;
+  logger: Logger;
+}
+
+export interface SubgraphServerOptions<TContext extends RequestContext> {
+  name: string;
+  typeDefs: DocumentNode;
+  resolvers: GraphQLResolverMap<TContext>;
+  host: string;
+  port: number;
+  logger: Logger;
+  verifier: TokenVerifier;
+  /** Adds per-request state (DataLoaders, data access) to the base context. */
+  createContext(base: RequestContext): TContext | Promise<TContext>;
+  /** Throws when a dependency is down; backs GET /ready. */
+  checkReady?(): Promise<void>;
+  /** Extra HTTP routes (e.g. the users subgraph's JWKS). */
+  routes?(app: Express): void;
+  plugins?: ApolloServerPlugin<TContext>[];
+}
+
+export interface RunningServer {
+  name: string;
+  url: string;
+  port: number;
+  httpServer: Server;
+  stop(): Promise<void>;
+}
+
+export async function startSubgraphServer<TContext extends RequestContext>(
+  options: SubgraphServerOptions<TContext>,
+): Promise<RunningServer> {
+  const { logger } = options;
+  const app = createApp();
+  const httpServer = httpServerFor(app);
+  const apollo = new ApolloServer<TContext>({
+    schema: buildSubgraphSchema([{ typeDefs: options.typeDefs, resolvers: options.resolvers }]),
+    formatError: createErrorFormatter(logger),
+    includeStacktraceInErrorResponses: false,
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      ApolloServerPluginLandingPageDisabled(),
+      // Traces are for Apollo's hosted studio, which this platform does not use.
+      ApolloServerPluginInlineTraceDisabled(),
+      ...(options.plugins ?? []),
+    ],
+  });
+  await apollo.start();
+
+  app.get('/health', (_request, response) => {
+    response.json({ status: 'ok', service: options.name });
+  });
+  app.get('/ready', async (_request, response) => {
+    try {
+      await options.checkReady?.();
+      response.json({ status: 'ready', service: options.name });
+    } catch (error) {
+      logger.warn('not ready', { error: error instanceof Error ? error.message : String(error) });
+      response.status(503).json({ status: 'unavailable', service: options.name });
+    }
+  });
+  options.routes?.(app);
+  app.use(
+    '/graphql',
+    express.json({ limit: '1mb' }),
+    expressMiddleware(apollo, {
+      context: async ({ req }) => {
+        const requestId = requestIdOf(req);
+        const viewer = await viewerFromAuthorization(req.headers.authorization, options.verifier);
+        return options.createContext({ viewer, requestId, logger: logger.child({ requestId }) });
+      },
+    }),
+  );
+
+  const { port, url } = await listen(httpServer, options.port, options.host);
+  logger.info('listening', { url: `${url}/graphql`, port });
+  return {
+    name: options.name,
+    url: `${url}/graphql`,
+    port,
+    httpServer,
+    stop: async () => {
+      await apollo.stop();
+    },
+  };
+}

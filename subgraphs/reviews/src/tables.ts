@@ -1,0 +1,75 @@
+import { sql } from 'drizzle-orm';
+import { bigint, bigserial, check, index, integer, pgSchema, primaryKey, smallint, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+
+export const reviewsSchema = pgSchema('reviews');
+
+// Ratings are stored as whole half-stars (1..10 = 0.5..5.0): exact arithmetic for sums and
+// averages, and half the size of numeric.
+// The table is hash-partitioned by user_id in the migration (drizzle-kit cannot express that),
+// so it can grow to hundreds of millions of rows; the primary key therefore starts with user_id.
+export const reviews = reviewsSchema.table(
+  'reviews',
+  {
+    userId: uuid('user_id').notNull(),
+    movieId: bigint('movie_id', { mode: 'number' }).notNull(),
+    ratingHalves: smallint('rating_halves').notNull(),
+    comment: text('comment'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [
+    primaryKey({ columns: [table.userId, table.movieId] }),
+    index('reviews_movie_idx').on(table.movieId, table.updatedAt, table.userId),
+    check('reviews_rating_range', sql`${table.ratingHalves} between 1 and 10`),
+  ],
+);
+
+export const reactions = reviewsSchema.table(
+  'reactions',
+  {
+    userId: uuid('user_id').notNull(),
+    movieId: bigint('movie_id', { mode: 'number' }).notNull(),
+    reaction: text('reaction', { enum: ['LIKE', 'DISLIKE'] }).notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [primaryKey({ columns: [table.userId, table.movieId] }), check('reactions_kind', sql`${table.reaction} in ('LIKE', 'DISLIKE')`)],
+);
+
+export const exclusions = reviewsSchema.table(
+  'exclusions',
+  {
+    userId: uuid('user_id').notNull(),
+    movieId: bigint('movie_id', { mode: 'number' }).notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [primaryKey({ columns: [table.userId, table.movieId] })],
+);
+
+// Kept incrementally in the same transaction as every review/reaction change, so reading a
+// movie's average or like count is one primary-key lookup instead of a scan.
+export const movieStats = reviewsSchema.table('movie_stats', {
+  movieId: bigint('movie_id', { mode: 'number' }).primaryKey(),
+  ratingCount: integer('rating_count').notNull().default(0),
+  ratingHalvesSum: bigint('rating_halves_sum', { mode: 'number' }).notNull().default(0),
+  likeCount: integer('like_count').notNull().default(0),
+  dislikeCount: integer('dislike_count').notNull().default(0),
+});
+
+// Every change to a review: who made it, when, old and new values and why, for audits and rollback.
+export const reviewHistory = reviewsSchema.table(
+  'review_history',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    userId: uuid('user_id').notNull(),
+    movieId: bigint('movie_id', { mode: 'number' }).notNull(),
+    action: text('action', { enum: ['CREATE', 'UPDATE', 'DELETE', 'ROLLBACK', 'IMPORT'] }).notNull(),
+    oldRatingHalves: smallint('old_rating_halves'),
+    newRatingHalves: smallint('new_rating_halves'),
+    oldComment: text('old_comment'),
+    newComment: text('new_comment'),
+    actorId: uuid('actor_id'),
+    reason: text('reason'),
+    at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [index('review_history_user_at_idx').on(table.userId, table.at)],
+);

@@ -1,0 +1,38 @@
+import { sql } from 'drizzle-orm';
+import { check, pgSchema, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+
+export const usersSchema = pgSchema('users');
+
+export const users = usersSchema.table(
+  'users',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    username: text('username').notNull(),
+    displayName: text('display_name'),
+    role: text('role', { enum: ['USER', 'ADMIN'] }).notNull().default('USER'),
+    favoriteGenres: text('favorite_genres').array().notNull().default(sql`'{}'::text[]`),
+    // Null for accounts that only ever sign in through an external identity provider.
+    passwordHash: text('password_hash'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [
+    // Usernames are unique regardless of case, so "Alice" cannot impersonate "alice".
+    uniqueIndex('users_username_lower_key').on(sql`lower(${table.username})`),
+    check('users_role_check', sql`${table.role} in ('USER', 'ADMIN')`),
+  ],
+);
+
+// Opaque refresh tokens, stored only as SHA-256 hashes. Tokens of one sign-in form a family:
+// each use rotates the token, and reusing an already-rotated one revokes the whole family.
+export const refreshTokens = usersSchema.table('refresh_tokens', {
+  tokenHash: text('token_hash').primaryKey(),
+  familyId: uuid('family_id').notNull(),
+  userId: uuid('user_id')
+    .notNull()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  rotatedAt: timestamp('rotated_at', { withTimezone: true }),
+  revokedAt: timestamp('revoked_at', { withTimezone: true }),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+});
