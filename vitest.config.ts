@@ -1,13 +1,19 @@
+import { createRequire } from 'node:module';
 import { defineConfig } from 'vitest/config';
+
+const require = createRequire(import.meta.url);
 
 // Three tiers, as vitest projects: `unit` does no I/O; `integration` talks to real PostgreSQL,
 // Redis and Neo4j (started by the global setup when none is configured) with unique ids per test;
 // `e2e` starts the whole supergraph on free ports. Run one tier with `vitest run --project <name>`.
 export default defineConfig({
+  // graphql ships CJS and ESM builds; Node (and so Apollo's packages) loads the CJS one while vite
+  // would pick the ESM one for our sources: two GraphQLError classes break `instanceof`. Pin one.
+  resolve: { alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }] },
   test: {
-    reporters: process.env.CI ? ['default'] : ['default'],
     projects: [
       {
+        extends: true,
         test: {
           name: 'unit',
           include: ['**/test/unit/**/*.test.ts'],
@@ -16,6 +22,7 @@ export default defineConfig({
         },
       },
       {
+        extends: true,
         test: {
           name: 'integration',
           include: ['**/test/integration/**/*.test.ts'],
@@ -26,6 +33,7 @@ export default defineConfig({
         },
       },
       {
+        extends: true,
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],

@@ -1,0 +1,9 @@
+import type { Viewer } from '@platform/shared';
+
+export interface GatewayContext {
+  requestId: string;
+  /** the verified caller, or null when anonymous */
+  viewer: Viewer | null;
+  /** forwarded verbatim so each subgraph can verify the token itself */
+  authorization: string | undefined;
+}
