@@ -12,6 +12,8 @@ const say = (message: string): void => {
   process.stderr.write(`[start] ${message}\n`);
 };
 const verbose = process.env.LOG_LEVEL === 'debug' || process.argv.includes('--logs');
+// --free-ports: every process on a free port (benchmarks, a second stack beside a running one)
+const freePorts = process.argv.includes('--free-ports');
 const startedAt = performance.now();
 
 let services: RunningServices | undefined;
@@ -41,7 +43,7 @@ try {
   stack = await startSupergraphStack({
     services,
     dataDir,
-    freePorts: false,
+    freePorts,
     gatewayPort: Number(process.env.PORT ?? 4000),
     onLog: (name, line) => {
       if (verbose || /"level":"(warn|error)"/.test(line) || !line.startsWith('{')) process.stdout.write(`${name.padEnd(15)} ${line}\n`);

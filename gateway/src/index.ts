@@ -13,6 +13,7 @@ import {
   createTokenVerifier,
   httpServerFor,
   listen,
+  operationLimitsRule,
   requestIdOf,
   viewerFromAuthorization,
   type RunningServer,
@@ -54,6 +55,7 @@ export async function startGateway(env: Record<string, string | undefined> = pro
     gateway,
     formatError: createErrorFormatter(logger),
     includeStacktraceInErrorResponses: false,
+    validationRules: [operationLimitsRule()],
     plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), ApolloServerPluginLandingPageDisabled()],
   });
   await apollo.start();

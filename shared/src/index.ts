@@ -12,3 +12,4 @@ export * from './graphql-schema.ts';
 export * from './pagination.ts';
 export * from './scalars.ts';
 export * from './paths.ts';
+export * from './operation-limits.ts';
