@@ -1,0 +1,31 @@
+import DataLoader from 'dataloader';
+import { loadByNumericIds } from '@platform/shared/ids';
+import type { CreditRole, CreditRow, MovieRow, MoviesData, PersonRow } from './data.ts';
+
+/** Per-request loaders: all references to one kind of thing in a request cost one query together. */
+export function createMoviesLoaders(data: MoviesData) {
+  return {
+    movieById: new DataLoader<string, MovieRow | null>((ids) => loadByNumericIds(ids, data.moviesByIds, (movie) => movie.id)),
+    personById: new DataLoader<string, PersonRow | null>((ids) => loadByNumericIds(ids, data.peopleByIds, (person) => person.id)),
+    creditsByMovie: new DataLoader<number, CreditRow[]>(async (movieIds) =>
+      groupByKey(movieIds, await data.creditsOfMovies([...movieIds]), (credit) => credit.movieId),
+    ),
+    directedBy: filmographyLoader(data, 'DIRECTOR'),
+    actedInBy: filmographyLoader(data, 'ACTOR'),
+  };
+}
+
+export type MoviesLoaders = ReturnType<typeof createMoviesLoaders>;
+
+function filmographyLoader(data: MoviesData, role: CreditRole): DataLoader<number, MovieRow[]> {
+  return new DataLoader(async (personIds) =>
+    groupByKey(personIds, await data.filmographies([...personIds], role), (row) => row.personId),
+  );
+}
+
+/** One list per key, in key order, keeping the rows' order within each list. */
+function groupByKey<Row>(keys: readonly number[], rows: Row[], keyOf: (row: Row) => number): Row[][] {
+  const groups = new Map<number, Row[]>(keys.map((key) => [key, []]));
+  for (const row of rows) groups.get(keyOf(row))?.push(row);
+  return keys.map((key) => groups.get(key) ?? []);
+}

@@ -1,0 +1,4 @@
+import { runService } from '@platform/shared';
+import { startMoviesSubgraph } from './index.ts';
+
+runService('movies', () => startMoviesSubgraph());

@@ -1,0 +1,362 @@
+import { randomInt, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { connectPostgres, type PostgresHandle, type RunningServer } from '@platform/shared';
+import { createTestTokens, graphqlClient, logPoolQueries, type GraphQLTestClient, type QueryLog, type TestTokens } from '@platform/shared/testing';
+import { migrateAll } from '../../../../scripts/lib/migrations.ts';
+import { createScratchDatabase } from '../../../../scripts/lib/services.ts';
+import { startReviewsSubgraph } from '../../src/index.ts';
+
+// The reviews subgraph over real HTTP against a scratch database with every migration applied.
+// Users and movies live in other subgraphs: tests make up their ids (random, so tests never meet).
+
+const serverUrl = inject('services')?.databaseUrl ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+let scratch: Awaited<ReturnType<typeof createScratchDatabase>>;
+let postgres: PostgresHandle;
+let queries: QueryLog;
+let tokens: TestTokens;
+let server: RunningServer;
+let graphql: GraphQLTestClient;
+
+beforeAll(async () => {
+  scratch = await createScratchDatabase(serverUrl, 'reviews_it');
+  await migrateAll(scratch.url);
+  postgres = connectPostgres(scratch.url, { applicationName: 'reviews-test' });
+  queries = logPoolQueries(postgres.pool);
+  tokens = await createTestTokens();
+  server = await startReviewsSubgraph({ DATABASE_URL: scratch.url, PORT: '0', LOG_LEVEL: 'error' }, { postgres, verifier: tokens.verifier });
+  graphql = graphqlClient(server.url);
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await postgres?.close();
+  await scratch?.drop();
+});
+
+const newMovieId = (): string => String(randomInt(1, 2 ** 40));
+
+interface User {
+  id: string;
+  token: string;
+}
+async function newUser(): Promise<User> {
+  const id = randomUUID();
+  return { id, token: await tokens.sign(id) };
+}
+
+interface ReviewResult {
+  id: string;
+  rating: number;
+  comment: string | null;
+  createdAt: string;
+  updatedAt: string;
+  movie: { id: string; averageRating: number | null; ratingCount: number };
+  author: { id: string };
+}
+
+const rateMutation = `
+  mutation Rate($movieId: ID!, $rating: Float!, $comment: String) {
+    rateMovie(movieId: $movieId, rating: $rating, comment: $comment) {
+      id rating comment createdAt updatedAt
+      movie { id averageRating ratingCount }
+      author { id }
+    }
+  }`;
+
+async function rate(user: User, movieId: string, rating: number, comment?: string | null): Promise<ReviewResult> {
+  const result = await graphql<{ rateMovie: ReviewResult }>(rateMutation, { movieId, rating, comment }, { token: user.token });
+  expect(result.errors).toBeUndefined();
+  return result.data!.rateMovie;
+}
+
+async function rows<T>(text: string, values: unknown[] = []): Promise<T[]> {
+  return (await postgres.pool.query(text, values)).rows as T[];
+}
+
+async function writtenFor(movieId: string): Promise<{ reviews: number; history: number; stats: number }> {
+  const [counts] = await rows<{ reviews: number; history: number; stats: number }>(
+    `SELECT (SELECT count(*)::int FROM reviews.reviews WHERE movie_id = $1) AS reviews,
+            (SELECT count(*)::int FROM reviews.review_history WHERE movie_id = $1) AS history,
+            (SELECT count(*)::int FROM reviews.movie_stats WHERE movie_id = $1) AS stats`,
+    [movieId],
+  );
+  return counts!;
+}
+
+interface StatsRow {
+  movie_id: string;
+  rating_count: number;
+  rating_halves_sum: number;
+}
+
+describe('rateMovie', () => {
+  it('creates a review, then replaces it, recording both in the history', async () => {
+    const user = await newUser();
+    const movieId = newMovieId();
+
+    const created = await rate(user, movieId, 4.5, '  A classic.  ');
+    expect(created).toMatchObject({
+      rating: 4.5,
+      comment: 'A classic.',
+      movie: { id: movieId, averageRating: 4.5, ratingCount: 1 },
+      author: { id: user.id },
+    });
+    expect(created.createdAt).toBe(created.updatedAt);
+
+    const updated = await rate(user, movieId, 2, '   ');
+    expect(updated).toMatchObject({ id: created.id, rating: 2, comment: null, createdAt: created.createdAt });
+    expect(updated.movie).toEqual({ id: movieId, averageRating: 2, ratingCount: 1 });
+    expect(Date.parse(updated.updatedAt)).toBeGreaterThan(Date.parse(created.updatedAt));
+
+    const history = await rows(
+      `SELECT action, old_rating_halves, new_rating_halves, old_comment, new_comment, actor_id
+         FROM reviews.review_history WHERE movie_id = $1 AND user_id = $2 ORDER BY id`,
+      [movieId, user.id],
+    );
+    expect(history).toEqual([
+      { action: 'CREATE', old_rating_halves: null, new_rating_halves: 9, old_comment: null, new_comment: 'A classic.', actor_id: user.id },
+      { action: 'UPDATE', old_rating_halves: 9, new_rating_halves: 4, old_comment: 'A classic.', new_comment: null, actor_id: user.id },
+    ]);
+    expect(await rows(`SELECT rating_count, rating_halves_sum::int FROM reviews.movie_stats WHERE movie_id = $1`, [movieId])).toEqual([
+      { rating_count: 1, rating_halves_sum: 4 },
+    ]);
+  });
+
+  it('accepts every half step from 0.5 to 5.0 and a 2000-character comment', async () => {
+    const user = await newUser();
+    for (const rating of [0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 5]) {
+      expect((await rate(user, newMovieId(), rating)).rating).toBe(rating);
+    }
+    const emoji = '🎬'.repeat(2000); // 2000 characters, 4000 UTF-16 units
+    expect((await rate(user, newMovieId(), 3, emoji)).comment).toBe(emoji);
+  });
+
+  const badInputs: [string, Record<string, unknown>, string][] = [
+    ['a rating of 0', { rating: 0 }, 'rating'],
+    ['a rating above 5', { rating: 5.5 }, 'rating'],
+    ['a negative rating', { rating: -1 }, 'rating'],
+    ['a rating that is not a half step', { rating: 4.3 }, 'rating'],
+    ['a comment over 2000 characters', { rating: 3, comment: 'x'.repeat(2001) }, 'comment'],
+    ['a comment with a NUL character', { rating: 3, comment: 'nice\u0000' }, 'comment'],
+    ['a non-numeric movie id', { rating: 3, movieId: 'tt0111161' }, 'movieId'],
+    ['a negative movie id', { rating: 3, movieId: '-5' }, 'movieId'],
+  ];
+
+  it.each(badInputs)('rejects %s as BAD_USER_INPUT naming the field, writing nothing', async (_name, variables, field) => {
+    const user = await newUser();
+    const movieId = newMovieId();
+    const result = await graphql(rateMutation, { movieId, ...variables }, { token: user.token });
+    expect(result.data).toBeNull();
+    expect(result.errors).toHaveLength(1);
+    expect(result.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field });
+    expect(result.errors![0]!.message).toContain(field);
+    expect(await writtenFor(movieId)).toEqual({ reviews: 0, history: 0, stats: 0 });
+    expect(await rows('SELECT 1 FROM reviews.review_history WHERE user_id = $1', [user.id])).toEqual([]);
+  });
+
+  it('requires a signed-in user', async () => {
+    const movieId = newMovieId();
+    const anonymous = await graphql(rateMutation, { movieId, rating: 3 });
+    expect(anonymous.errors![0]!.extensions).toMatchObject({ code: 'UNAUTHENTICATED' });
+    const forged = await graphql(rateMutation, { movieId, rating: 3 }, { token: 'not.a.token' });
+    expect(forged.errors![0]!.extensions).toMatchObject({ code: 'UNAUTHENTICATED' });
+    expect(await writtenFor(movieId)).toEqual({ reviews: 0, history: 0, stats: 0 });
+  });
+
+  it('keeps movie_stats equal to a recount of the reviews after many ratings, some simultaneous', async () => {
+    const movies = [newMovieId(), newMovieId(), newMovieId()];
+    const users = await Promise.all(Array.from({ length: 6 }, () => newUser()));
+    const ratings = Array.from({ length: 60 }, (_, index) => ({
+      user: users[index % users.length]!,
+      movieId: movies[(index * 7) % movies.length]!,
+      rating: ((index * 3) % 10) / 2 + 0.5,
+    }));
+
+    // In batches of 12 at a time: the same user and movie often meet inside one batch, which
+    // exercises the insert race (two "first" ratings) and concurrent updates of one stats row.
+    for (let start = 0; start < ratings.length; start += 12) {
+      await Promise.all(ratings.slice(start, start + 12).map(({ user, movieId, rating }) => rate(user, movieId, rating)));
+    }
+
+    const [stats, recount, history] = await Promise.all([
+      rows<StatsRow>(`SELECT movie_id::text, rating_count, rating_halves_sum::int FROM reviews.movie_stats WHERE movie_id = ANY($1) ORDER BY movie_id`, [movies]),
+      rows<StatsRow>(
+        `SELECT movie_id::text, count(*)::int AS rating_count, sum(rating_halves)::int AS rating_halves_sum
+           FROM reviews.reviews WHERE movie_id = ANY($1) GROUP BY movie_id ORDER BY movie_id`,
+        [movies],
+      ),
+      rows<{ action: string; count: number }>(
+        `SELECT action, count(*)::int FROM reviews.review_history WHERE movie_id = ANY($1) GROUP BY action ORDER BY action`,
+        [movies],
+      ),
+    ]);
+    expect(stats).toEqual(recount);
+    const reviewCount = recount.reduce((sum, row) => sum + row.rating_count, 0);
+    expect(history).toEqual([
+      { action: 'CREATE', count: reviewCount },
+      { action: 'UPDATE', count: ratings.length - reviewCount },
+    ]);
+  });
+});
+
+describe('Movie fields', () => {
+  const movieFields = `
+    query($representations: [_Any!]!) {
+      _entities(representations: $representations) { ... on Movie { id averageRating ratingCount likeCount } }
+    }`;
+
+  it('reads the stats of many movies with one query; unrated and malformed ids have none', async () => {
+    const [rated, unrated] = [newMovieId(), newMovieId()];
+    const [alice, bob] = [await newUser(), await newUser()];
+    await rate(alice, rated, 4);
+    await rate(bob, rated, 2.5);
+
+    queries.reset();
+    const result = await graphql<{ _entities: unknown[] }>(movieFields, {
+      representations: [rated, unrated, 'abc'].map((id) => ({ __typename: 'Movie', id })),
+    });
+
+    expect(result.errors).toBeUndefined();
+    expect(result.data!._entities).toEqual([
+      { id: rated, averageRating: 3.25, ratingCount: 2, likeCount: 0 },
+      { id: unrated, averageRating: null, ratingCount: 0, likeCount: 0 },
+      { id: 'abc', averageRating: null, ratingCount: 0, likeCount: 0 },
+    ]);
+    expect(queries.statements).toHaveLength(1);
+    expect(queries.statements[0]).toMatch(/from "reviews"\."movie_stats"/);
+  });
+
+  const reviewsQuery = `
+    query($representations: [_Any!]!, $first: Int, $after: String) {
+      _entities(representations: $representations) {
+        ... on Movie {
+          id
+          reviews(first: $first, after: $after) {
+            totalCount
+            pageInfo { hasNextPage hasPreviousPage endCursor }
+            edges { cursor node { id rating author { id } updatedAt } }
+          }
+        }
+      }
+    }`;
+
+  interface ReviewsPage {
+    id: string;
+    reviews: {
+      totalCount: number;
+      pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; endCursor: string | null };
+      edges: { node: { id: string; rating: number; author: { id: string }; updatedAt: string } }[];
+    };
+  }
+
+  async function reviewsPage(movieIds: string[], first: number, after: string | null = null) {
+    const result = await graphql<{ _entities: ReviewsPage[] }>(reviewsQuery, {
+      representations: movieIds.map((id) => ({ __typename: 'Movie', id })),
+      first,
+      after,
+    });
+    expect(result.errors).toBeUndefined();
+    return result.data!._entities;
+  }
+
+  it('pages through a movie\'s reviews newest first, each exactly once, even with equal timestamps', async () => {
+    const movieId = newMovieId();
+    const users = Array.from({ length: 7 }, () => randomUUID());
+    // Written directly to control updated_at: three reviews share one instant (to the microsecond).
+    const shared = '2026-01-02 10:00:00.123456+00';
+    const instants = ['2026-01-01 10:00:00.000001+00', shared, shared, shared, '2026-01-03 00:00:00+00', '2026-01-04 00:00:00+00', '2026-01-05 00:00:00+00'];
+    for (const [index, userId] of users.entries()) {
+      // SQL, not drizzle values: a JS Date cannot carry the microseconds.
+      await postgres.pool.query(
+        'INSERT INTO reviews.reviews (user_id, movie_id, rating_halves, updated_at) VALUES ($1, $2, $3, $4::timestamptz)',
+        [userId, movieId, index + 1, instants[index]],
+      );
+    }
+    await postgres.pool.query(
+      `INSERT INTO reviews.movie_stats (movie_id, rating_count, rating_halves_sum) VALUES ($1, 7, 28)`,
+      [movieId],
+    );
+
+    const seen: ReviewsPage['reviews']['edges'][number]['node'][] = [];
+    let after: string | null = null;
+    for (let pages = 1; ; pages += 1) {
+      const [movie] = await reviewsPage([movieId], 3, after);
+      expect(movie!.reviews.totalCount).toBe(7);
+      expect(movie!.reviews.pageInfo.hasPreviousPage).toBe(after !== null);
+      seen.push(...movie!.reviews.edges.map((edge) => edge.node));
+      if (!movie!.reviews.pageInfo.hasNextPage) break;
+      after = movie!.reviews.pageInfo.endCursor;
+      expect(pages).toBeLessThan(5);
+    }
+
+    expect(seen.map((node) => node.author.id).sort()).toEqual([...users].sort());
+    const order = seen.map((node) => `${node.updatedAt}|${node.author.id}`);
+    expect(order).toEqual([...order].sort().reverse());
+  });
+
+  it('loads the first page of reviews of many movies with one query', async () => {
+    const movieIds = [newMovieId(), newMovieId(), newMovieId()];
+    const user = await newUser();
+    for (const movieId of movieIds) await rate(user, movieId, 3);
+
+    queries.reset();
+    const movies = await reviewsPage(movieIds, 2);
+
+    expect(movies.map((movie) => movie.reviews.edges.map((edge) => edge.node.author.id))).toEqual(movieIds.map(() => [user.id]));
+    expect(queries.statements.filter((text) => /from "reviews"\."reviews"/i.test(text))).toHaveLength(1);
+    expect(queries.statements.filter((text) => /from "reviews"\."movie_stats"/i.test(text))).toHaveLength(1);
+  });
+
+  it.each([
+    ['first = 0', { first: 0 }, 'first'],
+    ['first above 100', { first: 101 }, 'first'],
+    ['a malformed after', { after: 'garbage' }, 'after'],
+    ['an after with an impossible date', { after: Buffer.from(JSON.stringify({ at: '2026-02-30T10:00:00.000000Z', user: randomUUID() })).toString('base64url') }, 'after'],
+    ['an after with a malformed user', { after: Buffer.from(JSON.stringify({ at: '2026-02-03T10:00:00.000000Z', user: "x' OR 1=1" })).toString('base64url') }, 'after'],
+  ])('rejects %s on reviews as BAD_USER_INPUT', async (_name, variables, field) => {
+    const result = await graphql(reviewsQuery, { representations: [{ __typename: 'Movie', id: newMovieId() }], first: 3, ...variables });
+    expect(result.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field });
+    expect(result.errors![0]!.message).toContain(field);
+  });
+
+  it('shows the signed-in user their own review only', async () => {
+    const movieId = newMovieId();
+    const [author, other] = [await newUser(), await newUser()];
+    const review = await rate(author, movieId, 3.5, 'mine');
+    const query = `query($r: [_Any!]!) { _entities(representations: $r) { ... on Movie { myReview { id rating comment } } } }`;
+    const variables = { r: [{ __typename: 'Movie', id: movieId }] };
+
+    const asAuthor = await graphql<{ _entities: { myReview: unknown }[] }>(query, variables, { token: author.token });
+    expect(asAuthor.data!._entities).toEqual([{ myReview: { id: review.id, rating: 3.5, comment: 'mine' } }]);
+    const asOther = await graphql<{ _entities: { myReview: unknown }[] }>(query, variables, { token: other.token });
+    expect(asOther.data!._entities).toEqual([{ myReview: null }]);
+    const anonymous = await graphql<{ _entities: { myReview: unknown }[] }>(query, variables);
+    expect(anonymous.data!._entities).toEqual([{ myReview: null }]);
+  });
+});
+
+describe('Review references', () => {
+  it('resolves many Review references with one query; foreign or malformed ids are null', async () => {
+    const user = await newUser();
+    const movieIds = [newMovieId(), newMovieId(), newMovieId()];
+    const created = [];
+    for (const [index, movieId] of movieIds.entries()) created.push(await rate(user, movieId, index + 1));
+    const unknownReview = Buffer.from(`${randomUUID()}:${newMovieId()}`).toString('base64url');
+    const malformed = ['', 'abc', Buffer.from('not-a-uuid:12').toString('base64url'), Buffer.from(`${user.id}:x`).toString('base64url')];
+
+    queries.reset();
+    const result = await graphql<{ _entities: unknown[] }>(
+      `query($r: [_Any!]!) { _entities(representations: $r) { ... on Review { id rating movie { id } author { id } } } }`,
+      { r: [...created.map((review) => review.id), unknownReview, ...malformed].map((id) => ({ __typename: 'Review', id })) },
+    );
+
+    expect(result.errors).toBeUndefined();
+    expect(result.data!._entities).toEqual([
+      ...created.map((review, index) => ({ id: review.id, rating: index + 1, movie: { id: movieIds[index] }, author: { id: user.id } })),
+      null,
+      ...malformed.map(() => null),
+    ]);
+    expect(queries.statements).toHaveLength(1);
+  });
+});
