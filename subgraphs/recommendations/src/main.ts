@@ -1,0 +1,4 @@
+import { runService } from '@platform/shared';
+import { startRecommendationsSubgraph } from './index.ts';
+
+runService('recommendations', () => startRecommendationsSubgraph());

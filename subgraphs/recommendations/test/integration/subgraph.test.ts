@@ -1,0 +1,151 @@
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger, type RunningServer } from '@platform/shared';
+import { createTestTokens, graphqlClient, type GraphQLTestClient, type TestTokens } from '@platform/shared/testing';
+import { upsertGraphMovies, upsertGraphRatings } from '../../src/graph.ts';
+import { startRecommendationsSubgraph } from '../../src/index.ts';
+import { startTestGraph, uniqueIds, type TestGraph } from '../helpers/test-graph.ts';
+
+const quietLogger = createLogger('recommendations-test', { sink: () => {} });
+
+const recommendationsQuery = `query($first: Int) {
+  recommendations(first: $first) { movie { id } score because { id } source }
+}`;
+const similarQuery = `query($representations: [_Any!]!, $first: Int) {
+  _entities(representations: $representations) {
+    ... on Movie { id similarMovies(first: $first) { movie { id } score because { id } source } }
+  }
+}`;
+
+interface RecommendationJson {
+  movie: { id: string };
+  score: number;
+  because: { id: string }[];
+  source: string;
+}
+
+describe('recommendations subgraph over HTTP', () => {
+  let graph: TestGraph;
+  let server: RunningServer;
+  let tokens: TestTokens;
+  let graphql: GraphQLTestClient;
+  const ids = uniqueIds();
+
+  beforeAll(async () => {
+    graph = await startTestGraph();
+    tokens = await createTestTokens();
+    server = await startRecommendationsSubgraph(
+      { NEO4J_URI: graph.settings.uri, NEO4J_USER: graph.settings.user, NEO4J_PASSWORD: graph.settings.password, PORT: '0', HOST: '127.0.0.1' },
+      { verifier: tokens.verifier, logger: quietLogger },
+    );
+    graphql = graphqlClient(server.url);
+
+    await upsertGraphMovies(graph.driver, [1, 2, 3].map((n) => ({ id: ids.movie(n), title: `Movie ${n}`, year: 2000, genres: [ids.genre('g')] })));
+    await upsertGraphRatings(graph.driver, [
+      { userId: ids.user('fan'), movieId: ids.movie(1), rating: 5, at: 1 },
+      { userId: ids.user('fan'), movieId: ids.movie(2), rating: 5, at: 2 },
+      { userId: ids.user('viewer'), movieId: ids.movie(1), rating: 4.5, at: 3 },
+    ]);
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    await graph?.stop();
+  });
+
+  it('recommends to the signed-in user, with the reason, never a movie they rated', async () => {
+    const token = await tokens.sign(ids.user('viewer'));
+    const result = await graphql<{ recommendations: RecommendationJson[] }>(recommendationsQuery, { first: 5 }, { token });
+    expect(result.errors).toBeUndefined();
+    const recommendations = result.data?.recommendations ?? [];
+    expect(recommendations[0]).toMatchObject({ movie: { id: String(ids.movie(2)) }, because: [{ id: String(ids.movie(1)) }], source: 'COLLABORATIVE' });
+    expect(recommendations.map((item) => item.movie.id)).not.toContain(String(ids.movie(1)));
+  });
+
+  it('asks anonymous callers to sign in', async () => {
+    const result = await graphql(recommendationsQuery, {});
+    expect(result.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  });
+
+  it.each([0, 101])('rejects first: %s as BAD_USER_INPUT naming the argument', async (first) => {
+    const token = await tokens.sign(ids.user('viewer'));
+    const result = await graphql(recommendationsQuery, { first }, { token });
+    expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'first' });
+    expect(result.errors?.[0]?.message).toMatch(/^first: must be between 1 and 100/);
+  });
+
+  it('resolves Movie.similarMovies for entity references, [] for ids that cannot name a movie', async () => {
+    const result = await graphql<{ _entities: { id: string; similarMovies: RecommendationJson[] }[] }>(similarQuery, {
+      representations: [
+        { __typename: 'Movie', id: String(ids.movie(2)) },
+        { __typename: 'Movie', id: 'not-a-number' },
+      ],
+      first: 1,
+    });
+    expect(result.errors).toBeUndefined();
+    expect(result.data?._entities).toEqual([
+      { id: String(ids.movie(2)), similarMovies: [{ movie: { id: String(ids.movie(1)) }, score: expect.any(Number), because: [], source: 'COLLABORATIVE' }] },
+      { id: 'not-a-number', similarMovies: [] },
+    ]);
+  });
+
+  it('is ready', async () => {
+    const response = await fetch(server.url.replace(/\/graphql$/, '/ready'));
+    expect(response.status).toBe(200);
+  });
+
+  it('refuses to start with a password Neo4j rejects, naming the variables to check', async () => {
+    const starting = startRecommendationsSubgraph(
+      { NEO4J_URI: graph.settings.uri, NEO4J_PASSWORD: 'wrong-password', PORT: '0' },
+      { verifier: tokens.verifier, logger: quietLogger },
+    );
+    await expect(starting).rejects.toMatchObject({ name: 'ConfigError', variable: 'NEO4J_PASSWORD' });
+    await expect(starting).rejects.toThrow(/NEO4J_USER "neo4j"\) was rejected by Neo4j/);
+  });
+});
+
+async function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+describe('recommendations subgraph without Neo4j', () => {
+  let server: RunningServer;
+  let tokens: TestTokens;
+  let graphql: GraphQLTestClient;
+
+  beforeAll(async () => {
+    tokens = await createTestTokens();
+    server = await startRecommendationsSubgraph(
+      { NEO4J_URI: `bolt://127.0.0.1:${await closedPort()}`, NEO4J_PASSWORD: 'irrelevant-password', PORT: '0' },
+      { verifier: tokens.verifier, logger: quietLogger },
+    );
+    graphql = graphqlClient(server.url);
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('still starts, and answers SERVICE_UNAVAILABLE with a clear message instead of a masked 500', async () => {
+    const token = await tokens.sign('c0ffee00-0000-4000-8000-000000000002');
+    const recommendations = await graphql(recommendationsQuery, { first: 3 }, { token });
+    const similar = await graphql(similarQuery, { representations: [{ __typename: 'Movie', id: '1' }] });
+    for (const result of [recommendations, similar]) {
+      expect(result.errors?.[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');
+      expect(result.errors?.[0]?.message).toBe('The recommendation graph (Neo4j) is unavailable right now; retry in a few seconds');
+    }
+  });
+
+  it('reports not ready', async () => {
+    const response = await fetch(server.url.replace(/\/graphql$/, '/ready'));
+    expect(response.status).toBe(503);
+  });
+});
