@@ -42,7 +42,7 @@ export interface StackOptions {
 const tailLength = 40;
 
 function startProcess(name: string, entry: string, env: NodeJS.ProcessEnv, options: StackOptions): Promise<StackProcess> {
-  const child = spawn(process.execPath, [entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [entry], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   const lines: string[] = [];
   let stopping = false;
   const remember = (line: string): void => {
@@ -68,15 +68,12 @@ function startProcess(name: string, entry: string, env: NodeJS.ProcessEnv, optio
       child.kill('SIGKILL');
       reject(new Error(`${name} did not start within ${readyTimeoutMs} ms; its last lines:\n${lines.join('\n')}`));
     }, readyTimeoutMs);
-    const onLine = (line: string): void => {
-      remember(line);
-      const url = listeningUrlOf(line);
-      if (url) {
-        clearTimeout(timer);
-        resolve({ name, url, child, tail: () => [...lines], stop });
-      }
-    };
-    createInterface({ input: child.stdout! }).on('line', onLine);
+    child.on('message', (message: { type?: unknown; url?: unknown }) => {
+      if (message.type !== 'listening' || typeof message.url !== 'string') return;
+      clearTimeout(timer);
+      resolve({ name, url: message.url, child, tail: () => [...lines], stop });
+    });
+    createInterface({ input: child.stdout! }).on('line', remember);
     createInterface({ input: child.stderr! }).on('line', remember);
     child.once('exit', (code) => {
       clearTimeout(timer);
@@ -84,17 +81,6 @@ function startProcess(name: string, entry: string, env: NodeJS.ProcessEnv, optio
       if (!stopping) options.onUnexpectedExit?.(name, code, [...lines]);
     });
   });
-}
-
-/** The URL of a `{"msg":"listening","url":...}` log line, else undefined. */
-function listeningUrlOf(line: string): string | undefined {
-  if (!line.startsWith('{')) return undefined;
-  try {
-    const entry = JSON.parse(line) as { msg?: unknown; url?: unknown };
-    return entry.msg === 'listening' && typeof entry.url === 'string' ? entry.url : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 export async function startSupergraphStack(options: StackOptions): Promise<SupergraphStack> {

@@ -5,13 +5,16 @@ import { createLogger } from './logger.ts';
  * Process entry point for every service: starts it, turns configuration mistakes into one line
  * (no stack trace wall), and on SIGINT/SIGTERM stops it gracefully (in-flight requests drain).
  */
-export function runService(name: string, start: () => Promise<{ stop(): Promise<void> }>): void {
+export function runService(name: string, start: () => Promise<{ url: string; stop(): Promise<void> }>): void {
   const logger = createLogger(name);
   let stopping = false;
   process.on('unhandledRejection', (reason) => logger.error('unhandled rejection', { error: reason }));
 
   start().then(
     (service) => {
+      // A parent that spawned us with an IPC channel (the stack launcher) learns our URL here,
+      // whatever LOG_LEVEL hides from the log.
+      process.send?.({ type: 'listening', name, url: service.url });
       const shutdown = (signal: string): void => {
         if (stopping) return;
         stopping = true;
