@@ -108,13 +108,13 @@ describe('analytics subgraph over HTTP', () => {
   it('refuses a normal user with FORBIDDEN and no data', async () => {
     const body = await queryTotals(await tokenFor('USER'));
     expect(body.errors?.map((error) => error.extensions?.code)).toEqual(['FORBIDDEN']);
-    expect(body.data ?? null).toBeNull();
+    expect(body.data?.analytics ?? null).toBeNull();
   });
 
   it('refuses an anonymous caller with UNAUTHENTICATED and no data', async () => {
     const body = await queryTotals();
     expect(body.errors?.map((error) => error.extensions?.code)).toEqual(['UNAUTHENTICATED']);
-    expect(body.data ?? null).toBeNull();
+    expect(body.data?.analytics ?? null).toBeNull();
   });
 
   it('reports ready while PostgreSQL answers', async () => {
