@@ -40,6 +40,10 @@ export interface PostgresSubgraphSpec<TContext extends RequestContext> {
   resolvers: SubgraphServerOptions<TContext>['resolvers'];
   /** Called once with the database; returns what turns each request's base context into TContext. */
   contextFor(db: Database): (base: RequestContext) => TContext;
+  /** Extra HTTP routes (the users subgraph's JWKS). */
+  routes?: SubgraphServerOptions<TContext>['routes'];
+  /** Pool size; the default suits a read-heavy subgraph. */
+  poolSize?: number;
 }
 
 export async function startPostgresSubgraph<TContext extends RequestContext>(spec: PostgresSubgraphSpec<TContext>): Promise<RunningServer> {
@@ -47,7 +51,7 @@ export async function startPostgresSubgraph<TContext extends RequestContext>(spe
   const logger = createLogger(spec.name, { level: config.logLevel });
   const verifier =
     options.verifier ?? createTokenVerifier({ issuer: config.jwtIssuer, audience: config.jwtAudience, keys: config.jwksUrl });
-  const postgres = options.postgres ?? connectPostgres(config.databaseUrl, { applicationName: spec.name, logger });
+  const postgres = options.postgres ?? connectPostgres(config.databaseUrl, { applicationName: spec.name, logger, ...(spec.poolSize ? { max: spec.poolSize } : {}) });
   const closePostgres = options.postgres ? async () => {} : () => postgres.close();
 
   try {
@@ -63,6 +67,7 @@ export async function startPostgresSubgraph<TContext extends RequestContext>(spe
       checkReady: async () => {
         await postgres.pool.query('SELECT 1');
       },
+      ...(spec.routes ? { routes: spec.routes } : {}),
     });
     return {
       ...server,

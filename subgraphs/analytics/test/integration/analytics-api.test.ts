@@ -16,7 +16,7 @@ const audience = 'analytics-test-api';
 const totalsQuery = '{ analytics { totals { users movies ratings reviews likes dislikes updatedAt } } }';
 
 interface GraphQLResponse {
-  data?: unknown;
+  data?: { analytics?: unknown } | null;
   errors?: { message: string; extensions?: { code?: string } }[];
 }
 
