@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import express, { type Express, type Request, type Response, type NextFunction } from 'express';
+import { ConfigError } from './config.ts';
 import { requestScope } from './logger.ts';
 
 export const requestIdHeader = 'x-request-id';
@@ -32,7 +33,7 @@ export async function listen(server: Server, port: number, host: string): Promis
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException): void => {
       server.off('listening', onListening);
-      reject(error.code === 'EADDRINUSE' ? new Error(`port ${port} on ${host} is already in use; stop what uses it or choose another port`) : error);
+      reject(error.code === 'EADDRINUSE' ? new ConfigError('PORT', `${port} is already in use on ${host}: stop what uses it or set PORT to a free port`) : error);
     };
     const onListening = (): void => {
       server.off('error', onError);

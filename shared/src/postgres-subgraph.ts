@@ -2,7 +2,7 @@ import type { DocumentNode } from 'graphql';
 import { createTokenVerifier, type TokenVerifier } from './auth.ts';
 import { envReader, readCommonConfig, type CommonConfig } from './config.ts';
 import { createLogger } from './logger.ts';
-import { connectPostgres, type Database, type PostgresHandle } from './postgres.ts';
+import { checkPostgres, connectPostgres, type Database, type PostgresHandle } from './postgres.ts';
 import { startSubgraphServer, type RequestContext, type RunningServer, type SubgraphServerOptions } from './subgraph-server.ts';
 
 // The wiring every subgraph that keeps its data in PostgreSQL repeats: configuration, token
@@ -55,6 +55,7 @@ export async function startPostgresSubgraph<TContext extends RequestContext>(spe
   const closePostgres = options.postgres ? async () => {} : () => postgres.close();
 
   try {
+    await checkPostgres(postgres.pool);
     const server = await startSubgraphServer<TContext>({
       name: spec.name,
       typeDefs: spec.typeDefs,

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
+import { ConfigError } from './config.ts';
 import type { Logger } from './logger.ts';
 
 export type Database = NodePgDatabase;
@@ -38,5 +39,26 @@ export async function migrateSchema(url: string, schema: string, migrationsFolde
   } finally {
     await client.query('SELECT pg_advisory_unlock(hashtext($1))', [`migrate:${schema}`]).catch(() => undefined);
     await client.end();
+  }
+}
+
+/**
+ * Fails start-up with one line naming the variable when the database cannot be used, instead of
+ * a service that starts and then fails every request.
+ */
+export async function checkPostgres(pool: pg.Pool, variable = 'DATABASE_URL'): Promise<void> {
+  try {
+    await pool.query('SELECT 1');
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const reason =
+      code === '28P01' || code === '28000'
+        ? 'rejects the credentials: check the user and password in it'
+        : code === '3D000'
+          ? 'names a database that does not exist: create it, or let `npm start` do it'
+          : code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ETIMEDOUT' || code === 'EHOSTUNREACH'
+            ? `does not answer (${code}): start PostgreSQL there or fix the host and port`
+            : `cannot be used: ${error instanceof Error ? error.message : String(error)}`;
+    throw new ConfigError(variable, reason);
   }
 }

@@ -10,7 +10,10 @@ export function runService(name: string, start: () => Promise<{ url: string; sto
   let stopping = false;
   process.on('unhandledRejection', (reason) => logger.error('unhandled rejection', { error: reason }));
 
-  start().then(
+  // Via a promise, so a synchronous throw (configuration read before any await) lands below too.
+  Promise.resolve()
+    .then(start)
+    .then(
     (service) => {
       // A parent that spawned us with an IPC channel (the stack launcher) learns our URL here,
       // whatever LOG_LEVEL hides from the log.
