@@ -55,6 +55,8 @@ export async function startGateway(env: Record<string, string | undefined> = pro
     gateway,
     formatError: createErrorFormatter(logger),
     includeStacktraceInErrorResponses: false,
+    // runService owns SIGINT/SIGTERM (drain, close pools, exit); Apollo's own handlers would race it.
+    stopOnTerminationSignals: false,
     validationRules: [operationLimitsRule()],
     plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), ApolloServerPluginLandingPageDisabled()],
   });

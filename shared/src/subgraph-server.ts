@@ -54,6 +54,8 @@ export async function startSubgraphServer<TContext extends RequestContext>(
     schema: buildSubgraphSchema([{ typeDefs: options.typeDefs, resolvers: options.resolvers }]),
     formatError: createErrorFormatter(logger),
     includeStacktraceInErrorResponses: false,
+    // runService owns SIGINT/SIGTERM (drain, close pools, exit); Apollo's own handlers would race it.
+    stopOnTerminationSignals: false,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       ApolloServerPluginLandingPageDisabled(),
