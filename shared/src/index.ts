@@ -13,3 +13,4 @@ export * from './pagination.ts';
 export * from './scalars.ts';
 export * from './paths.ts';
 export * from './operation-limits.ts';
+export * from './auth-directives.ts';

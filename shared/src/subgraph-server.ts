@@ -8,6 +8,7 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import express, { type Express } from 'express';
 import { viewerFromAuthorization, type TokenVerifier, type Viewer } from './auth.ts';
+import { applyAuthDirectives } from './auth-directives.ts';
 import { createErrorFormatter } from './errors.ts';
 import { createApp, httpServerFor, listen, requestIdOf } from './http-server.ts';
 import type { Logger } from './logger.ts';
@@ -51,7 +52,7 @@ export async function startSubgraphServer<TContext extends RequestContext>(
   const app = createApp();
   const httpServer = httpServerFor(app);
   const apollo = new ApolloServer<TContext>({
-    schema: buildSubgraphSchema([{ typeDefs: options.typeDefs, resolvers: options.resolvers }]),
+    schema: applyAuthDirectives(buildSubgraphSchema([{ typeDefs: options.typeDefs, resolvers: options.resolvers }])),
     formatError: createErrorFormatter(logger),
     includeStacktraceInErrorResponses: false,
     // runService owns SIGINT/SIGTERM (drain, close pools, exit); Apollo's own handlers would race it.
