@@ -28,6 +28,8 @@ export interface GatewayOptions {
 }
 
 export async function startGateway(env: Record<string, string | undefined> = process.env, options: GatewayOptions = {}): Promise<RunningServer> {
+  // @apollo/gateway reports anonymous usage unless told not to; this platform sends nothing out.
+  process.env.APOLLO_TELEMETRY_DISABLED ??= '1';
   const config = readGatewayConfig(env);
   const logger = createLogger('gateway', { level: config.logLevel });
   const verifier = options.verifier ?? createTokenVerifier({ issuer: config.jwtIssuer, audience: config.jwtAudience, keys: config.jwksUrl });

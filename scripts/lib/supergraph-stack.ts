@@ -45,6 +45,7 @@ function startProcess(name: string, entry: string, env: NodeJS.ProcessEnv, optio
   const child = spawn(process.execPath, [entry], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   const lines: string[] = [];
   let stopping = false;
+  let ready = false;
   const remember = (line: string): void => {
     lines.push(line);
     if (lines.length > tailLength) lines.shift();
@@ -71,6 +72,7 @@ function startProcess(name: string, entry: string, env: NodeJS.ProcessEnv, optio
     child.on('message', (message: { type?: unknown; url?: unknown }) => {
       if (message.type !== 'listening' || typeof message.url !== 'string') return;
       clearTimeout(timer);
+      ready = true;
       resolve({ name, url: message.url, child, tail: () => [...lines], stop });
     });
     createInterface({ input: child.stdout! }).on('line', remember);
@@ -78,7 +80,8 @@ function startProcess(name: string, entry: string, env: NodeJS.ProcessEnv, optio
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`${name} exited with code ${code} before it was ready; its last lines:\n${lines.join('\n')}`));
-      if (!stopping) options.onUnexpectedExit?.(name, code, [...lines]);
+      // Before it was ready the rejection above reports it; afterwards only this callback can.
+      if (ready && !stopping) options.onUnexpectedExit?.(name, code, [...lines]);
     });
   });
 }
