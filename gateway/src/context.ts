@@ -6,4 +6,6 @@ export interface GatewayContext {
   viewer: Viewer | null;
   /** forwarded verbatim so each subgraph can verify the token itself */
   authorization: string | undefined;
+  /** the caller's address, forwarded as x-forwarded-for so subgraphs can rate-limit per client */
+  clientAddress: string | undefined;
 }

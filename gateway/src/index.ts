@@ -32,7 +32,8 @@ export async function startGateway(env: Record<string, string | undefined> = pro
   process.env.APOLLO_TELEMETRY_DISABLED ??= '1';
   const config = readGatewayConfig(env);
   const logger = createLogger('gateway', { level: config.logLevel });
-  const verifier = options.verifier ?? createTokenVerifier({ issuer: config.jwtIssuer, audience: config.jwtAudience, keys: config.jwksUrl });
+  const verifier =
+    options.verifier ?? createTokenVerifier({ issuer: config.jwtIssuer, audience: config.jwtAudience, keys: config.jwksUrl, logger });
   const dataSources = new Map<string, SubgraphDataSource>();
 
   const gateway = new ApolloGateway({
@@ -90,7 +91,7 @@ export async function startGateway(env: Record<string, string | undefined> = pro
         const authorization = req.headers.authorization;
         try {
           const viewer = await viewerFromAuthorization(authorization, verifier);
-          return { requestId: requestIdOf(req), viewer, authorization };
+          return { requestId: requestIdOf(req), viewer, authorization, clientAddress: req.socket.remoteAddress };
         } catch (error) {
           // A bad token rejects the whole request (401) instead of silently running it as anonymous.
           if (error instanceof GraphQLError) {

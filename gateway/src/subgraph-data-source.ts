@@ -26,6 +26,8 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     if (!headers) return;
     if (context.authorization) headers.set('authorization', context.authorization);
     if (context.requestId) headers.set(requestIdHeader, context.requestId);
+    // Set, not appended: a client-supplied x-forwarded-for never reaches the subgraphs.
+    if (context.clientAddress) headers.set('x-forwarded-for', context.clientAddress);
   }
 
   /** A non-2xx answer: keep the subgraph's own error (it is already masked there), drop its URL. */

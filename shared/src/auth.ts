@@ -1,5 +1,7 @@
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { forbidden, unauthenticated } from './errors.ts';
+import { createRemoteJwks } from './jwks.ts';
+import type { Logger } from './logger.ts';
 
 // Every service verifies the caller's access token itself against the users subgraph's JWKS:
 // a subgraph reached directly (bypassing the gateway) trusts nothing it did not verify.
@@ -22,14 +24,15 @@ export interface TokenVerifier {
 export interface TokenVerifierOptions {
   issuer: string;
   audience: string;
-  /** a JWKS URL (fetched and cached) or a key resolver (tests, the users subgraph itself) */
+  /** a JWKS URL (fetched, cached, kept while its source is down) or a key resolver (tests, the users subgraph itself) */
   keys: string | JWTVerifyGetKey;
+  logger?: Logger;
 }
 
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
   const getKey =
     typeof options.keys === 'string'
-      ? createRemoteJWKSet(new URL(options.keys), { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 })
+      ? createRemoteJwks(options.keys, options.logger ? { logger: options.logger } : {}).getKey
       : options.keys;
   return {
     async verify(token) {

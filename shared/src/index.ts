@@ -14,3 +14,4 @@ export * from './scalars.ts';
 export * from './paths.ts';
 export * from './operation-limits.ts';
 export * from './auth-directives.ts';
+export * from './jwks.ts';

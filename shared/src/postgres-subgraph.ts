@@ -50,7 +50,7 @@ export async function startPostgresSubgraph<TContext extends RequestContext>(spe
   const { config, options } = spec;
   const logger = createLogger(spec.name, { level: config.logLevel });
   const verifier =
-    options.verifier ?? createTokenVerifier({ issuer: config.jwtIssuer, audience: config.jwtAudience, keys: config.jwksUrl });
+    options.verifier ?? createTokenVerifier({ issuer: config.jwtIssuer, audience: config.jwtAudience, keys: config.jwksUrl, logger });
   const postgres = options.postgres ?? connectPostgres(config.databaseUrl, { applicationName: spec.name, logger, ...(spec.poolSize ? { max: spec.poolSize } : {}) });
   const closePostgres = options.postgres ? async () => {} : () => postgres.close();
 
