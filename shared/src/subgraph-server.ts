@@ -18,6 +18,11 @@ export interface RequestContext extends BaseContext {
   viewer: Viewer | null;
   requestId: string;
   logger: Logger;
+  /**
+   * The caller's address for per-client limits: the gateway's x-forwarded-for when present, else
+   * the socket peer. Trustworthy only while subgraphs are reachable from the gateway alone.
+   */
+  clientAddress: string;
 }
 
 export interface SubgraphServerOptions<TContext extends RequestContext> {
@@ -87,7 +92,9 @@ export async function startSubgraphServer<TContext extends RequestContext>(
       context: async ({ req }) => {
         const requestId = requestIdOf(req);
         const viewer = await viewerFromAuthorization(req.headers.authorization, options.verifier);
-        return options.createContext({ viewer, requestId, logger: logger.child({ requestId }) });
+        const forwarded = req.headers['x-forwarded-for'];
+        const clientAddress = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim() || req.socket.remoteAddress || 'unknown';
+        return options.createContext({ viewer, requestId, logger: logger.child({ requestId }), clientAddress });
       },
     }),
   );

@@ -26,7 +26,7 @@ function contextFor(viewer: Viewer | null): { context: AnalyticsContext; reached
     },
   };
   const logger = createLogger('analytics-test', { sink: () => {} });
-  return { context: { viewer, requestId: 'test-request', logger, data }, reached: () => reached };
+  return { context: { viewer, requestId: 'test-request', logger, data, clientAddress: '127.0.0.1' }, reached: () => reached };
 }
 
 const expiresAt = Math.floor(Date.now() / 1000) + 600;

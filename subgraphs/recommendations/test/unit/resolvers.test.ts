@@ -26,6 +26,7 @@ function contextFor(recommender: Recommender, viewer: Viewer | null): Recommenda
   return {
     viewer,
     requestId: 'test-request',
+    clientAddress: '127.0.0.1',
     logger: createLogger('test', { sink: () => {} }),
     recommender,
     loaders: createRecommendationLoaders(recommender),
