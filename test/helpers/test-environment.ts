@@ -19,6 +19,10 @@ export interface GraphQLResponse<T = Record<string, unknown>> {
 export interface TestEnvironment {
   gatewayUrl: string;
   databaseUrl: string;
+  /** the stack's DATA_DIR (the users subgraph's signing keys live in keys/signing-keys.json) */
+  dataDir: string;
+  /** URL of one subgraph's /graphql, for tests that bypass the gateway */
+  subgraphUrl(name: string): string;
   stack: SupergraphStack;
   graphql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, token?: string): Promise<GraphQLResponse<T>>;
   /** registers a fresh user (unique name) and returns its token and id */
@@ -68,6 +72,12 @@ export async function startTestEnvironment(): Promise<TestEnvironment> {
   return {
     gatewayUrl: stack.gatewayUrl,
     databaseUrl: scratch.url,
+    dataDir,
+    subgraphUrl(name) {
+      const running = stack.processes.find((process) => process.name === name);
+      if (!running) throw new Error(`no subgraph named ${name}`);
+      return running.url;
+    },
     stack,
     graphql,
     async signUp(prefix = 'user') {
