@@ -15,3 +15,6 @@ export * from './paths.ts';
 export * from './operation-limits.ts';
 export * from './auth-directives.ts';
 export * from './jwks.ts';
+export * from './events.ts';
+export * from './outbox.ts';
+export * from './stream-consumer.ts';

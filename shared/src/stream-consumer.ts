@@ -1,0 +1,156 @@
+import type { Redis } from 'ioredis';
+import { EventFormatError, parseEvent, type AnyEvent } from './events.ts';
+import type { Logger } from './logger.ts';
+
+// A consumer-group reader over one or more event streams. An entry is acknowledged only after
+// the handler's own write has committed, so a crash anywhere leaves it pending and it is
+// delivered again (to this consumer on restart, or claimed by another after claimIdleMs).
+// Handlers must therefore be idempotent: apply each event id at most once.
+
+export interface StreamConsumerOptions {
+  /** a dedicated connection: XREADGROUP BLOCK holds it */
+  redis: Redis;
+  streams: string[];
+  group: string;
+  consumer: string;
+  logger: Logger;
+  handle(event: AnyEvent, stream: string): Promise<void>;
+  batchSize?: number;
+  blockMs?: number;
+  /** pending entries idle this long (their consumer died) are claimed by this one */
+  claimIdleMs?: number;
+  /** deliveries after which a failing entry is moved to `<stream>:dead` and acknowledged */
+  maxDeliveries?: number;
+}
+
+export interface StreamConsumer {
+  stop(): Promise<void>;
+  /** entries not yet delivered to the group, per stream (Redis 7's XINFO GROUPS `lag`) */
+  lag(): Promise<Record<string, number | null>>;
+}
+
+type StreamEntries = [stream: string, entries: [id: string, fields: string[]][]][];
+
+function eventText(fields: string[]): string | undefined {
+  for (let index = 0; index + 1 < fields.length; index += 2) if (fields[index] === 'event') return fields[index + 1];
+  return undefined;
+}
+
+export async function startStreamConsumer(options: StreamConsumerOptions): Promise<StreamConsumer> {
+  const { redis, streams, group, consumer, logger } = options;
+  const batchSize = options.batchSize ?? 100;
+  const blockMs = options.blockMs ?? 1_000;
+  const claimIdleMs = options.claimIdleMs ?? 30_000;
+  const maxDeliveries = options.maxDeliveries ?? 10;
+  const control = redis.duplicate(); // for acks and admin commands while `redis` blocks
+  for (const stream of streams) {
+    try {
+      await control.xgroup('CREATE', stream, group, '0', 'MKSTREAM');
+    } catch (error) {
+      if (!(error instanceof Error && error.message.includes('BUSYGROUP'))) throw error;
+    }
+  }
+
+  let stopped = false;
+
+  const deadLetter = async (stream: string, id: string, text: string | undefined, reason: string): Promise<void> => {
+    await control.xadd(`${stream}:dead`, '*', 'event', text ?? '', 'reason', reason, 'group', group);
+    await control.xack(stream, group, id);
+    logger.error('event moved to the dead-letter stream', { stream, id, reason });
+  };
+
+  const deliveriesOf = async (stream: string, id: string): Promise<number> => {
+    const pending = (await control.xpending(stream, group, id, id, 1)) as [string, string, number, number][];
+    return pending[0]?.[3] ?? 0;
+  };
+
+  const process = async (entries: StreamEntries): Promise<void> => {
+    for (const [stream, items] of entries) {
+      for (const [id, fields] of items) {
+        if (stopped) return;
+        const text = eventText(fields);
+        let event: AnyEvent;
+        try {
+          event = parseEvent(text ?? '');
+        } catch (error) {
+          await deadLetter(stream, id, text, error instanceof EventFormatError ? error.message : 'unreadable');
+          continue;
+        }
+        try {
+          await options.handle(event, stream);
+          await control.xack(stream, group, id);
+        } catch (error) {
+          const message = error instanceof Error ? error.message : String(error);
+          if ((await deliveriesOf(stream, id)) >= maxDeliveries) await deadLetter(stream, id, text, message);
+          else {
+            logger.warn('event handler failed; it stays pending and is retried', { stream, id, type: event.type, error: message });
+            // Keep order within a stream: do not skip ahead of a failed entry.
+            return;
+          }
+        }
+      }
+    }
+  };
+
+  const readOwnPending = async (): Promise<StreamEntries> =>
+    ((await redis.xreadgroup('GROUP', group, consumer, 'COUNT', batchSize, 'STREAMS', ...streams, ...streams.map(() => '0'))) as StreamEntries | null) ?? [];
+
+  const claimAbandoned = async (): Promise<void> => {
+    for (const stream of streams) {
+      const [, claimed] = (await control.xautoclaim(stream, group, consumer, claimIdleMs, '0-0', 'COUNT', batchSize)) as [string, [string, string[]][]];
+      if (claimed.length > 0) logger.info('claimed abandoned events', { stream, count: claimed.length });
+    }
+  };
+
+  const loop = (async () => {
+    let lastClaim = 0;
+    let backoffMs = 0;
+    while (!stopped) {
+      try {
+        if (backoffMs > 0) await new Promise((resolve) => setTimeout(resolve, backoffMs));
+        if (Date.now() - lastClaim > claimIdleMs) {
+          await claimAbandoned();
+          lastClaim = Date.now();
+        }
+        // Redelivery first (after a crash or a failed handler), then new entries.
+        const pending = await readOwnPending();
+        const hasPending = pending.some(([, items]) => items.length > 0);
+        if (hasPending) {
+          await process(pending);
+          backoffMs = 0;
+          const still = await readOwnPending();
+          if (still.some(([, items]) => items.length > 0)) backoffMs = Math.min(Math.max(backoffMs * 2, 200), 5_000);
+          continue;
+        }
+        const fresh = (await redis.xreadgroup(
+          'GROUP', group, consumer, 'COUNT', batchSize, 'BLOCK', blockMs, 'STREAMS', ...streams, ...streams.map(() => '>'),
+        )) as StreamEntries | null;
+        if (fresh) await process(fresh);
+        backoffMs = 0;
+      } catch (error) {
+        if (stopped) break;
+        logger.warn('stream consumer error; retrying', { group, error: error instanceof Error ? error.message : String(error) });
+        backoffMs = Math.min(Math.max(backoffMs * 2, 200), 5_000);
+      }
+    }
+  })();
+
+  return {
+    stop: async () => {
+      stopped = true;
+      redis.disconnect(); // interrupts a blocking read
+      await loop;
+      control.disconnect();
+    },
+    lag: async () => {
+      const result: Record<string, number | null> = {};
+      for (const stream of streams) {
+        const groups = (await control.xinfo('GROUPS', stream)) as (string | number | null)[][];
+        const mine = groups.find((fields) => fields[fields.indexOf('name') + 1] === group);
+        const lag = mine ? mine[mine.indexOf('lag') + 1] : null;
+        result[stream] = typeof lag === 'number' ? lag : null;
+      }
+      return result;
+    },
+  };
+}
