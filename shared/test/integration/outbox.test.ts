@@ -44,7 +44,7 @@ describe('transactional outbox, relay and idempotent consumer', () => {
   });
   const streamsUsed: string[] = [];
   const newStream = (): string => {
-    const stream = newStream();
+    const stream = `test:outbox:${randomUUID()}`;
     streamsUsed.push(stream, `${stream}:dead`);
     return stream;
   };
