@@ -1,10 +1,12 @@
-import { and, eq, inArray, or, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, or, sql, type SQLWrapper } from 'drizzle-orm';
 import type { Database } from '@platform/shared';
 import type { ReviewKey } from './review-key.ts';
-import { movieStats, reviewHistory, reviews } from './tables.ts';
+import { exclusions, movieStats, reactions, reviewHistory, reviews } from './tables.ts';
 
 export type ReviewRow = typeof reviews.$inferSelect;
 export type MovieStatsRow = typeof movieStats.$inferSelect;
+export type ReactionRow = typeof reactions.$inferSelect;
+export type ReactionKind = ReactionRow['reaction'];
 
 /** Where a page of a movie's reviews (newest first) continues: the last row's sort keys. */
 export interface ReviewPosition {
@@ -13,8 +15,28 @@ export interface ReviewPosition {
   userId: string;
 }
 
+/** Where a page of one user's reviews or reactions (newest first) continues. */
+export interface MoviePosition {
+  /** the row's time to the microsecond, as ISO-8601 UTC (see ReviewPosition) */
+  at: string;
+  movieId: number;
+}
+
 export interface PagedReview extends ReviewRow {
   position: ReviewPosition;
+}
+
+export interface PagedUserReview extends ReviewRow {
+  position: MoviePosition;
+}
+
+export interface PagedReaction extends ReactionRow {
+  position: MoviePosition;
+}
+
+export interface UserCount {
+  userId: string;
+  count: number;
 }
 
 export interface RatingChange {
@@ -26,10 +48,30 @@ export interface RatingChange {
   actorId: string;
 }
 
+export interface ReviewDeletion {
+  userId: string;
+  movieId: number;
+  /** who deleted it, for review_history */
+  actorId: string;
+}
+
+export interface ReactionChange {
+  userId: string;
+  movieId: number;
+  reaction: ReactionKind;
+}
+
+/** A user and a movie: the key of a reaction or an exclusion. */
+export interface UserMovie {
+  userId: string;
+  movieId: number;
+}
+
 type Transaction = Parameters<Parameters<Database['transaction']>[0]>[0];
 
-/** updated_at rendered so that casting it back to timestamptz gives exactly the stored value. */
-const exactUpdatedAt = sql<string>`to_char(${reviews.updatedAt} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+/** A timestamp rendered so that casting it back to timestamptz gives exactly the stored value. */
+const exactInstant = (column: SQLWrapper) =>
+  sql<string>`to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 export function createReviewsData(db: Database) {
   return {
@@ -54,19 +96,100 @@ export function createReviewsData(db: Database) {
       const afterPosition = after
         ? sql`AND (${reviews.updatedAt}, ${reviews.userId}) < (${after.updatedAt}::timestamptz, ${after.userId}::uuid)`
         : sql``;
-      const result = await db.execute<RawPagedReview>(sql`
+      const result = await db.execute<RawReview>(sql`
         SELECT page.*
         FROM unnest(${sql.param(movieIds)}::bigint[]) AS wanted(movie_id)
         CROSS JOIN LATERAL (
           SELECT ${reviews.userId} AS user_id, ${reviews.movieId} AS movie_id, ${reviews.ratingHalves} AS rating_halves,
                  ${reviews.comment} AS comment, ${reviews.createdAt} AS created_at, ${reviews.updatedAt} AS updated_at,
-                 ${exactUpdatedAt} AS position_updated_at
+                 ${exactInstant(reviews.updatedAt)} AS position_at
           FROM ${reviews}
           WHERE ${reviews.movieId} = wanted.movie_id ${afterPosition}
           ORDER BY ${reviews.updatedAt} DESC, ${reviews.userId} DESC
           LIMIT ${limit}
         ) AS page`);
-      return result.rows.map(toPagedReview);
+      return result.rows.map((row) => ({ ...toReviewRow(row), position: { updatedAt: row.position_at, userId: row.user_id } }));
+    },
+
+    /**
+     * The next `limit` reviews of each user, newest first, in one statement: per user, one
+     * partition's reviews_user_updated_idx walked backwards (same shape as reviewPages).
+     */
+    async userReviewPages(userIds: string[], limit: number, after: MoviePosition | null): Promise<PagedUserReview[]> {
+      const afterPosition = after
+        ? sql`AND (${reviews.updatedAt}, ${reviews.movieId}) < (${after.at}::timestamptz, ${after.movieId}::bigint)`
+        : sql``;
+      const result = await db.execute<RawReview>(sql`
+        SELECT page.*
+        FROM unnest(${sql.param(userIds)}::uuid[]) AS wanted(user_id)
+        CROSS JOIN LATERAL (
+          SELECT ${reviews.userId} AS user_id, ${reviews.movieId} AS movie_id, ${reviews.ratingHalves} AS rating_halves,
+                 ${reviews.comment} AS comment, ${reviews.createdAt} AS created_at, ${reviews.updatedAt} AS updated_at,
+                 ${exactInstant(reviews.updatedAt)} AS position_at
+          FROM ${reviews}
+          WHERE ${reviews.userId} = wanted.user_id ${afterPosition}
+          ORDER BY ${reviews.updatedAt} DESC, ${reviews.movieId} DESC
+          LIMIT ${limit}
+        ) AS page`);
+      return result.rows.map((row) => ({ ...toReviewRow(row), position: { at: row.position_at, movieId: Number(row.movie_id) } }));
+    },
+
+    async reviewCountsOfUsers(userIds: string[]): Promise<UserCount[]> {
+      return db
+        .select({ userId: reviews.userId, count: sql<number>`count(*)::integer` })
+        .from(reviews)
+        .where(inArray(reviews.userId, userIds))
+        .groupBy(reviews.userId);
+    },
+
+    /** The next `limit` reactions of each user, newest first (reactions_user_created_idx). */
+    async reactionPages(userIds: string[], limit: number, after: MoviePosition | null): Promise<PagedReaction[]> {
+      const afterPosition = after
+        ? sql`AND (${reactions.createdAt}, ${reactions.movieId}) < (${after.at}::timestamptz, ${after.movieId}::bigint)`
+        : sql``;
+      const result = await db.execute<RawReaction>(sql`
+        SELECT page.*
+        FROM unnest(${sql.param(userIds)}::uuid[]) AS wanted(user_id)
+        CROSS JOIN LATERAL (
+          SELECT ${reactions.userId} AS user_id, ${reactions.movieId} AS movie_id, ${reactions.reaction} AS reaction,
+                 ${reactions.createdAt} AS created_at, ${exactInstant(reactions.createdAt)} AS position_at
+          FROM ${reactions}
+          WHERE ${reactions.userId} = wanted.user_id ${afterPosition}
+          ORDER BY ${reactions.createdAt} DESC, ${reactions.movieId} DESC
+          LIMIT ${limit}
+        ) AS page`);
+      return result.rows.map((row) => ({
+        userId: row.user_id,
+        movieId: Number(row.movie_id),
+        reaction: row.reaction,
+        createdAt: row.created_at,
+        position: { at: row.position_at, movieId: Number(row.movie_id) },
+      }));
+    },
+
+    async reactionCountsOfUsers(userIds: string[]): Promise<UserCount[]> {
+      return db
+        .select({ userId: reactions.userId, count: sql<number>`count(*)::integer` })
+        .from(reactions)
+        .where(inArray(reactions.userId, userIds))
+        .groupBy(reactions.userId);
+    },
+
+    /** One user's reactions to some movies (Movie.myReaction of every movie in a request). */
+    async reactionsOfUser(userId: string, movieIds: number[]): Promise<ReactionRow[]> {
+      return db
+        .select()
+        .from(reactions)
+        .where(and(eq(reactions.userId, userId), inArray(reactions.movieId, movieIds)));
+    },
+
+    /** Every exclusion of the users, newest first. */
+    async exclusionsOfUsers(userIds: string[]): Promise<UserMovie[]> {
+      return db
+        .select({ userId: exclusions.userId, movieId: exclusions.movieId })
+        .from(exclusions)
+        .where(inArray(exclusions.userId, userIds))
+        .orderBy(desc(exclusions.createdAt), desc(exclusions.movieId));
     },
 
     /**
@@ -95,12 +218,75 @@ export function createReviewsData(db: Database) {
         return after;
       });
     },
+
+    /**
+     * Deletes a user's review with its history row and stats adjustment in one transaction;
+     * null (and nothing written) when there was no review.
+     */
+    async deleteReview(deletion: ReviewDeletion): Promise<ReviewRow | null> {
+      return db.transaction(async (tx) => {
+        // DELETE … RETURNING reads the row it removes under its lock: a concurrent delete of the
+        // same review finds nothing here, so the review is subtracted from the stats only once.
+        const [deleted] = await tx
+          .delete(reviews)
+          .where(and(eq(reviews.userId, deletion.userId), eq(reviews.movieId, deletion.movieId)))
+          .returning();
+        if (!deleted) return null;
+        await tx.insert(reviewHistory).values({
+          userId: deletion.userId,
+          movieId: deletion.movieId,
+          action: 'DELETE',
+          oldRatingHalves: deleted.ratingHalves,
+          newRatingHalves: null,
+          oldComment: deleted.comment,
+          newComment: null,
+          actorId: deletion.actorId,
+        });
+        await adjustStats(tx, deletion.movieId, { ratingCount: -1, ratingHalvesSum: -deleted.ratingHalves });
+        return deleted;
+      });
+    },
+
+    /** Sets a user's reaction to a movie and the movie's like/dislike counters in one transaction. */
+    async react(change: ReactionChange): Promise<void> {
+      await db.transaction(async (tx) => {
+        const before = await upsertReaction(tx, change);
+        if (before === change.reaction) return; // liking twice changes nothing
+        await adjustStats(tx, change.movieId, {
+          likeCount: countOf('LIKE', change.reaction) - countOf('LIKE', before),
+          dislikeCount: countOf('DISLIKE', change.reaction) - countOf('DISLIKE', before),
+        });
+      });
+    },
+
+    /** Removes a user's reaction (if any) and adjusts the movie's counters in one transaction. */
+    async clearReaction(key: UserMovie): Promise<void> {
+      await db.transaction(async (tx) => {
+        const [deleted] = await tx
+          .delete(reactions)
+          .where(and(eq(reactions.userId, key.userId), eq(reactions.movieId, key.movieId)))
+          .returning({ reaction: reactions.reaction });
+        if (!deleted) return;
+        await adjustStats(tx, key.movieId, { likeCount: -countOf('LIKE', deleted.reaction), dislikeCount: -countOf('DISLIKE', deleted.reaction) });
+      });
+    },
+
+    /** One statement (so one transaction); excluding an excluded movie again keeps its first time. */
+    async exclude(key: UserMovie): Promise<void> {
+      await db.insert(exclusions).values(key).onConflictDoNothing();
+    },
+
+    async include(key: UserMovie): Promise<void> {
+      await db.delete(exclusions).where(and(eq(exclusions.userId, key.userId), eq(exclusions.movieId, key.movieId)));
+    },
   };
 }
 
 export type ReviewsData = ReturnType<typeof createReviewsData>;
 
-/** Attempts before giving up on a review that keeps being deleted and re-created under us. */
+const countOf = (kind: ReactionKind, reaction: ReactionKind | null): number => (reaction === kind ? 1 : 0);
+
+/** Attempts before giving up on a row that keeps being deleted and re-created under us. */
 const upsertAttempts = 3;
 
 /**
@@ -130,32 +316,75 @@ async function upsertReview(tx: Transaction, change: RatingChange): Promise<{ be
   throw new Error(`review of movie ${change.movieId} by user ${change.userId} kept changing concurrently`);
 }
 
-async function adjustStats(tx: Transaction, movieId: number, delta: { ratingCount: number; ratingHalvesSum: number }): Promise<void> {
-  if (delta.ratingCount === 0 && delta.ratingHalvesSum === 0) return;
+/**
+ * The reaction counterpart of upsertReview (same race-free pattern): returns the reaction
+ * before the change, null when there was none. Repeating the current reaction writes nothing,
+ * so its time stays the time it was first set.
+ */
+async function upsertReaction(tx: Transaction, change: ReactionChange): Promise<ReactionKind | null> {
+  const sameReaction = and(eq(reactions.userId, change.userId), eq(reactions.movieId, change.movieId));
+  for (let attempt = 1; attempt <= upsertAttempts; attempt += 1) {
+    const [created] = await tx.insert(reactions).values(change).onConflictDoNothing().returning({ userId: reactions.userId });
+    if (created) return null;
+    const [before] = await tx.select({ reaction: reactions.reaction }).from(reactions).where(sameReaction).for('update');
+    if (!before) continue; // cleared between the two statements: insert again
+    if (before.reaction === change.reaction) return before.reaction;
+    await tx.update(reactions).set({ reaction: change.reaction, createdAt: sql`now()` }).where(sameReaction);
+    return before.reaction;
+  }
+  throw new Error(`reaction to movie ${change.movieId} by user ${change.userId} kept changing concurrently`);
+}
+
+interface StatsDelta {
+  ratingCount?: number;
+  ratingHalvesSum?: number;
+  likeCount?: number;
+  dislikeCount?: number;
+}
+
+/** Adds `delta` to a movie's running totals (creating its row): call it last in a transaction. */
+async function adjustStats(tx: Transaction, movieId: number, delta: StatsDelta): Promise<void> {
+  const values = {
+    ratingCount: delta.ratingCount ?? 0,
+    ratingHalvesSum: delta.ratingHalvesSum ?? 0,
+    likeCount: delta.likeCount ?? 0,
+    dislikeCount: delta.dislikeCount ?? 0,
+  };
+  if (Object.values(values).every((value) => value === 0)) return;
   await tx
     .insert(movieStats)
-    .values({ movieId, ...delta })
+    .values({ movieId, ...values })
     .onConflictDoUpdate({
       target: movieStats.movieId,
       set: {
         ratingCount: sql`${movieStats.ratingCount} + excluded.rating_count`,
         ratingHalvesSum: sql`${movieStats.ratingHalvesSum} + excluded.rating_halves_sum`,
+        likeCount: sql`${movieStats.likeCount} + excluded.like_count`,
+        dislikeCount: sql`${movieStats.dislikeCount} + excluded.dislike_count`,
       },
     });
 }
 
-/** A row as the driver returns raw SQL results: bigint as text, snake_case names. */
-interface RawPagedReview extends Record<string, unknown> {
+/** A review as the driver returns raw SQL results: bigint as text, snake_case names. */
+interface RawReview extends Record<string, unknown> {
   user_id: string;
   movie_id: string;
   rating_halves: number;
   comment: string | null;
   created_at: Date;
   updated_at: Date;
-  position_updated_at: string;
+  position_at: string;
 }
 
-function toPagedReview(row: RawPagedReview): PagedReview {
+interface RawReaction extends Record<string, unknown> {
+  user_id: string;
+  movie_id: string;
+  reaction: ReactionKind;
+  created_at: Date;
+  position_at: string;
+}
+
+function toReviewRow(row: RawReview): ReviewRow {
   return {
     userId: row.user_id,
     movieId: Number(row.movie_id),
@@ -163,6 +392,5 @@ function toPagedReview(row: RawPagedReview): PagedReview {
     comment: row.comment,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
-    position: { updatedAt: row.position_updated_at, userId: row.user_id },
   };
 }

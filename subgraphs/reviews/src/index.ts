@@ -18,7 +18,7 @@ export function startReviewsSubgraph(
     resolvers,
     contextFor: (db) => {
       const data = createReviewsData(db);
-      return (base) => ({ ...base, data, loaders: createReviewsLoaders(data) });
+      return (base) => ({ ...base, data, loaders: createReviewsLoaders(data, base.viewer?.id ?? null) });
     },
   });
 }

@@ -2,7 +2,7 @@ import { badInput } from '@platform/shared';
 import { parseNumericId } from '@platform/shared/ids';
 import { storableText } from '@platform/shared/text-input';
 
-// Checks what `rateMovie` receives before anything touches the database.
+// Checks what the mutations receive before anything touches the database.
 
 export const maxCommentLength = 2000;
 
@@ -17,7 +17,8 @@ export function parseRatingInput(args: { movieId: string; rating: number; commen
   return { movieId: parseMovieId(args.movieId), ratingHalves: parseRating(args.rating), comment: parseComment(args.comment) };
 }
 
-function parseMovieId(movieId: string): number {
+/** A movie id argument as stored (bigint), or BAD_USER_INPUT naming `movieId`. */
+export function parseMovieId(movieId: string): number {
   const id = parseNumericId(movieId);
   if (id === null) throw badInput('movieId', 'is not a movie id; pass the id of a Movie');
   return id;

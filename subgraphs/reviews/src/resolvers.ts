@@ -1,10 +1,15 @@
-import { DateTimeScalar, pageSize, requireViewer, toConnection, type RequestContext } from '@platform/shared';
+import { DateTimeScalar, ErrorCode, pageSize, platformError, requireViewer, toConnection, type RequestContext, type Viewer } from '@platform/shared';
 import { parseNumericId } from '@platform/shared/ids';
-import type { MovieStatsRow, ReviewRow, ReviewsData } from './data.ts';
+import type { MovieStatsRow, PagedReaction, ReactionKind, ReviewRow, ReviewsData } from './data.ts';
 import type { ReviewsLoaders } from './loaders.ts';
-import { parseRatingInput } from './rating-input.ts';
-import { decodeReviewCursor, encodeReviewCursor } from './review-cursor.ts';
+import { parseMovieId, parseRatingInput } from './rating-input.ts';
+import { decodeReviewCursor, decodeUserListCursor, encodeReviewCursor, encodeUserListCursor } from './review-cursor.ts';
 import { decodeReviewId, encodeReviewId } from './review-key.ts';
+
+// Authorization lives in schema.graphql (@signedIn on the mutations, @selfOrAdmin on a user's
+// reviews, reactions and excluded movies) and is enforced by wrapping these resolvers, on every
+// path including `_entities`. Nothing here checks who may read what; mutations take the user
+// only from the verified viewer, never from an argument.
 
 export interface ReviewsContext extends RequestContext {
   data: ReviewsData;
@@ -16,19 +21,51 @@ interface MovieReference {
   id: string;
 }
 
+/** A User as this subgraph knows it: only its id (`@selfOrAdmin` compares the viewer with it). */
+interface UserReference {
+  id: string;
+}
+
+interface PageArgs {
+  first?: number | null;
+  after?: string | null;
+}
+
+const movieReference = (movieId: number): MovieReference => ({ id: String(movieId) });
+
 const averageRatingOf = (stats: MovieStatsRow | null): number | null =>
   stats && stats.ratingCount > 0 ? stats.ratingHalvesSum / stats.ratingCount / 2 : null;
 
-async function reviewsOf(movie: MovieReference, args: { first?: number | null; after?: string | null }, context: ReviewsContext) {
+async function reviewsOfMovie(movie: MovieReference, args: PageArgs, context: ReviewsContext) {
   const size = pageSize(args.first);
   const after = args.after === null || args.after === undefined ? null : decodeReviewCursor(args.after);
   const movieId = parseNumericId(movie.id);
   const [rows, stats] = await Promise.all([
-    movieId === null ? [] : context.loaders.reviewPage.load({ movieId, limit: size + 1, after }),
+    movieId === null ? [] : context.loaders.reviewPage.load({ owner: movieId, limit: size + 1, after }),
     context.loaders.statsByMovie.load(movie.id),
   ]);
   // Every review carries a rating, so the movie's rating count is its number of reviews.
   return toConnection(rows, size, stats?.ratingCount ?? 0, (row) => encodeReviewCursor(row.position), after !== null);
+}
+
+async function reviewsOfUser(user: UserReference, args: PageArgs, context: ReviewsContext) {
+  const size = pageSize(args.first);
+  const after = args.after === null || args.after === undefined ? null : decodeUserListCursor('reviews', args.after);
+  const [rows, totalCount] = await Promise.all([
+    context.loaders.userReviewPage.load({ owner: user.id, limit: size + 1, after }),
+    context.loaders.reviewCountByUser.load(user.id),
+  ]);
+  return toConnection(rows, size, totalCount, (row) => encodeUserListCursor('reviews', row.position), after !== null);
+}
+
+async function reactionsOfUser(user: UserReference, args: PageArgs, context: ReviewsContext) {
+  const size = pageSize(args.first);
+  const after = args.after === null || args.after === undefined ? null : decodeUserListCursor('reactions', args.after);
+  const [rows, totalCount] = await Promise.all([
+    context.loaders.reactionPage.load({ owner: user.id, limit: size + 1, after }),
+    context.loaders.reactionCountByUser.load(user.id),
+  ]);
+  return toConnection(rows, size, totalCount, (row) => encodeUserListCursor('reactions', row.position), after !== null);
 }
 
 function myReviewOf(movie: MovieReference, context: ReviewsContext) {
@@ -37,8 +74,17 @@ function myReviewOf(movie: MovieReference, context: ReviewsContext) {
   return context.loaders.reviewByKey.load({ userId: context.viewer.id, movieId });
 }
 
+function myReactionOf(movie: MovieReference, context: ReviewsContext) {
+  const movieId = parseNumericId(movie.id);
+  if (!context.viewer || movieId === null) return null;
+  return context.loaders.myReactionByMovie.load(movieId);
+}
+
+/** The caller of a mutation: `@signedIn` already refused anonymous callers; this names them. */
+const signedInViewer = (context: ReviewsContext): Viewer => requireViewer(context);
+
 async function rateMovie(args: { movieId: string; rating: number; comment?: string | null }, context: ReviewsContext) {
-  const viewer = requireViewer(context);
+  const viewer = signedInViewer(context);
   const rating = parseRatingInput(args);
   const review = await context.data.rate({ ...rating, userId: viewer.id, actorId: viewer.id });
   // Later fields of this same request (e.g. `rateMovie { movie { averageRating } }`) must see the change.
@@ -46,6 +92,52 @@ async function rateMovie(args: { movieId: string; rating: number; comment?: stri
   context.loaders.reviewByKey.clear(review).prime(review, review);
   context.logger.info('movie rated', { movieId: rating.movieId, userId: viewer.id });
   return review;
+}
+
+async function deleteReview(args: { movieId: string }, context: ReviewsContext): Promise<boolean> {
+  const viewer = signedInViewer(context);
+  const movieId = parseMovieId(args.movieId);
+  const deleted = await context.data.deleteReview({ userId: viewer.id, movieId, actorId: viewer.id });
+  if (!deleted) {
+    throw platformError(ErrorCode.NotFound, `You have no review of movie "${movieId}" to delete; check the movieId`, { movieId: String(movieId) });
+  }
+  context.loaders.statsByMovie.clear(String(movieId));
+  context.loaders.reviewByKey.clear(deleted);
+  context.loaders.reviewCountByUser.clear(viewer.id);
+  context.logger.info('review deleted', { movieId, userId: viewer.id });
+  return true;
+}
+
+async function reactToMovie(args: { movieId: string; reaction: ReactionKind }, context: ReviewsContext): Promise<MovieReference> {
+  const viewer = signedInViewer(context);
+  const movieId = parseMovieId(args.movieId);
+  await context.data.react({ userId: viewer.id, movieId, reaction: args.reaction });
+  // `reactToMovie { likeCount myReaction }` in the same request must see the change.
+  context.loaders.statsByMovie.clear(String(movieId));
+  context.loaders.myReactionByMovie.clear(movieId).prime(movieId, args.reaction);
+  context.loaders.reactionCountByUser.clear(viewer.id);
+  context.logger.info('reaction set', { movieId, userId: viewer.id });
+  return movieReference(movieId);
+}
+
+async function clearReaction(args: { movieId: string }, context: ReviewsContext): Promise<MovieReference> {
+  const viewer = signedInViewer(context);
+  const movieId = parseMovieId(args.movieId);
+  await context.data.clearReaction({ userId: viewer.id, movieId });
+  context.loaders.statsByMovie.clear(String(movieId));
+  context.loaders.myReactionByMovie.clear(movieId).prime(movieId, null);
+  context.loaders.reactionCountByUser.clear(viewer.id);
+  context.logger.info('reaction cleared', { movieId, userId: viewer.id });
+  return movieReference(movieId);
+}
+
+async function setExclusion(args: { movieId: string }, excluded: boolean, context: ReviewsContext): Promise<boolean> {
+  const viewer = signedInViewer(context);
+  const movieId = parseMovieId(args.movieId);
+  const key = { userId: viewer.id, movieId };
+  await (excluded ? context.data.exclude(key) : context.data.include(key));
+  context.loaders.excludedMoviesByUser.clear(viewer.id);
+  return true;
 }
 
 export const resolvers = {
@@ -58,9 +150,20 @@ export const resolvers = {
       (await context.loaders.statsByMovie.load(movie.id))?.ratingCount ?? 0,
     likeCount: async (movie: MovieReference, _: unknown, context: ReviewsContext) =>
       (await context.loaders.statsByMovie.load(movie.id))?.likeCount ?? 0,
-    reviews: (movie: MovieReference, args: { first?: number | null; after?: string | null }, context: ReviewsContext) =>
-      reviewsOf(movie, args, context),
+    reviews: (movie: MovieReference, args: PageArgs, context: ReviewsContext) => reviewsOfMovie(movie, args, context),
     myReview: (movie: MovieReference, _: unknown, context: ReviewsContext) => myReviewOf(movie, context),
+    myReaction: (movie: MovieReference, _: unknown, context: ReviewsContext) => myReactionOf(movie, context),
+  },
+  User: {
+    __resolveReference: (reference: UserReference): UserReference => ({ id: reference.id }),
+    reviews: (user: UserReference, args: PageArgs, context: ReviewsContext) => reviewsOfUser(user, args, context),
+    reactions: (user: UserReference, args: PageArgs, context: ReviewsContext) => reactionsOfUser(user, args, context),
+    excludedMovies: async (user: UserReference, _: unknown, context: ReviewsContext) =>
+      (await context.loaders.excludedMoviesByUser.load(user.id)).map(movieReference),
+  },
+  MovieReaction: {
+    movie: (row: PagedReaction) => movieReference(row.movieId),
+    at: (row: PagedReaction) => row.createdAt,
   },
   Review: {
     __resolveReference: (reference: { id: string }, context: ReviewsContext) => {
@@ -76,5 +179,10 @@ export const resolvers = {
   Mutation: {
     rateMovie: (_: unknown, args: { movieId: string; rating: number; comment?: string | null }, context: ReviewsContext) =>
       rateMovie(args, context),
+    deleteReview: (_: unknown, args: { movieId: string }, context: ReviewsContext) => deleteReview(args, context),
+    reactToMovie: (_: unknown, args: { movieId: string; reaction: ReactionKind }, context: ReviewsContext) => reactToMovie(args, context),
+    clearReaction: (_: unknown, args: { movieId: string }, context: ReviewsContext) => clearReaction(args, context),
+    excludeFromRecommendations: (_: unknown, args: { movieId: string }, context: ReviewsContext) => setExclusion(args, true, context),
+    includeInRecommendations: (_: unknown, args: { movieId: string }, context: ReviewsContext) => setExclusion(args, false, context),
   },
 };

@@ -1,10 +1,12 @@
 import { decodeCursor, encodeCursor } from '@platform/shared';
-import { isUuid } from '@platform/shared/ids';
-import type { ReviewPosition } from './data.ts';
+import { isUuid, parseNumericId } from '@platform/shared/ids';
+import type { MoviePosition, ReviewPosition } from './data.ts';
 
-// Cursors of a movie's reviews (newest first) hold the last row's (updated_at, user_id). Both
-// values go back to PostgreSQL as casts, so they are checked strictly here: a malformed one
-// must be the caller's BAD_USER_INPUT, never a failing cast (a 500).
+// Cursors hold the last row's sort keys. The values go back to PostgreSQL as casts, so they are
+// checked strictly here: a malformed one must be the caller's BAD_USER_INPUT, never a failing
+// cast (a 500).
+
+// ---- a movie's reviews (newest first): (updated_at, user_id)
 
 interface ReviewCursor {
   at: string;
@@ -25,6 +27,40 @@ function isReviewCursor(value: unknown): value is ReviewCursor {
   if (typeof value !== 'object' || value === null) return false;
   const { at, user } = value as Record<string, unknown>;
   return typeof at === 'string' && isExactInstant(at) && typeof user === 'string' && isUuid(user);
+}
+
+// ---- one user's lists (newest first): (time, movie_id)
+
+/** Which of a user's lists a cursor belongs to, so one list's cursor is refused by the other. */
+export type UserList = 'reviews' | 'reactions';
+
+interface UserListCursor {
+  list: UserList;
+  at: string;
+  movie: string;
+}
+
+export function encodeUserListCursor(list: UserList, position: MoviePosition): string {
+  const cursor: UserListCursor = { list, at: position.at, movie: String(position.movieId) };
+  return encodeCursor(cursor);
+}
+
+export function decodeUserListCursor(list: UserList, after: string): MoviePosition {
+  const cursor = decodeCursor(after, (value): value is UserListCursor => isUserListCursor(list, value));
+  // isUserListCursor checked that the movie is a numeric id
+  return { at: cursor.at, movieId: parseNumericId(cursor.movie) as number };
+}
+
+function isUserListCursor(list: UserList, value: unknown): value is UserListCursor {
+  if (typeof value !== 'object' || value === null) return false;
+  const cursor = value as Record<string, unknown>;
+  return (
+    cursor.list === list &&
+    typeof cursor.at === 'string' &&
+    isExactInstant(cursor.at) &&
+    typeof cursor.movie === 'string' &&
+    parseNumericId(cursor.movie) !== null
+  );
 }
 
 const exactInstantPattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;

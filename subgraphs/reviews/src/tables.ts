@@ -20,6 +20,8 @@ export const reviews = reviewsSchema.table(
   (table) => [
     primaryKey({ columns: [table.userId, table.movieId] }),
     index('reviews_movie_idx').on(table.movieId, table.updatedAt, table.userId),
+    // A user's own reviews, newest first (User.reviews): walked backwards and stopped after a page.
+    index('reviews_user_updated_idx').on(table.userId, table.updatedAt, table.movieId),
     check('reviews_rating_range', sql`${table.ratingHalves} between 1 and 10`),
   ],
 );
@@ -30,9 +32,16 @@ export const reactions = reviewsSchema.table(
     userId: uuid('user_id').notNull(),
     movieId: bigint('movie_id', { mode: 'number' }).notNull(),
     reaction: text('reaction', { enum: ['LIKE', 'DISLIKE'] }).notNull(),
+    // When the current reaction was set: switching LIKE <-> DISLIKE sets it anew (as the dataset
+    // loader does), so a user's reactions list shows the switch as their newest reaction.
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
-  (table) => [primaryKey({ columns: [table.userId, table.movieId] }), check('reactions_kind', sql`${table.reaction} in ('LIKE', 'DISLIKE')`)],
+  (table) => [
+    primaryKey({ columns: [table.userId, table.movieId] }),
+    check('reactions_kind', sql`${table.reaction} in ('LIKE', 'DISLIKE')`),
+    // A user's reactions, newest first (User.reactions): walked backwards and stopped after a page.
+    index('reactions_user_created_idx').on(table.userId, table.createdAt, table.movieId),
+  ],
 );
 
 export const exclusions = reviewsSchema.table(

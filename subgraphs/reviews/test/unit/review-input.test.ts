@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeCursor } from '@platform/shared';
 import { thrownBy } from '@platform/shared/testing';
 import { parseRatingInput } from '../../src/rating-input.ts';
-import { decodeReviewCursor, encodeReviewCursor } from '../../src/review-cursor.ts';
+import { decodeReviewCursor, decodeUserListCursor, encodeReviewCursor, encodeUserListCursor } from '../../src/review-cursor.ts';
 import { decodeReviewId, encodeReviewId } from '../../src/review-key.ts';
 
 /** What a BAD_USER_INPUT error about `field` looks like: the field named in the message and extensions. */
@@ -62,5 +62,29 @@ describe('review cursors', () => {
     ['a user that is no UUID', { at: '2026-11-21T20:04:00.123456Z', user: 'admin' }],
   ])('reject %s', (_name, cursor) => {
     expect(thrownBy(() => decodeReviewCursor(encodeCursor(cursor)))).toMatchObject(badInputOn('after'));
+  });
+});
+
+describe('user list cursors', () => {
+  it('round-trip a position to the microsecond', () => {
+    const position = { at: '2026-11-21T20:04:00.123456Z', movieId: 9007199254740 };
+    expect(decodeUserListCursor('reactions', encodeUserListCursor('reactions', position))).toEqual(position);
+  });
+
+  it("refuse the other list's cursors and a movie's review cursors", () => {
+    const position = { at: '2026-11-21T20:04:00.123456Z', movieId: 12 };
+    expect(thrownBy(() => decodeUserListCursor('reviews', encodeUserListCursor('reactions', position)))).toMatchObject(badInputOn('after'));
+    const movieCursor = encodeReviewCursor({ updatedAt: position.at, userId: randomUUID() });
+    expect(thrownBy(() => decodeUserListCursor('reviews', movieCursor))).toMatchObject(badInputOn('after'));
+  });
+
+  it.each([
+    ['a numeric movie', { list: 'reviews', at: '2026-11-21T20:04:00.123456Z', movie: 12 }],
+    ['a movie that is no id', { list: 'reviews', at: '2026-11-21T20:04:00.123456Z', movie: '12; DROP' }],
+    ['a movie with a leading zero', { list: 'reviews', at: '2026-11-21T20:04:00.123456Z', movie: '012' }],
+    ['no microseconds', { list: 'reviews', at: '2026-11-21T20:04:00Z', movie: '12' }],
+    ['no list', { at: '2026-11-21T20:04:00.123456Z', movie: '12' }],
+  ])('reject %s', (_name, cursor) => {
+    expect(thrownBy(() => decodeUserListCursor('reviews', encodeCursor(cursor)))).toMatchObject(badInputOn('after'));
   });
 });

@@ -1,0 +1,2 @@
+CREATE INDEX "reactions_user_created_idx" ON "reviews"."reactions" USING btree ("user_id","created_at","movie_id");--> statement-breakpoint
+CREATE INDEX "reviews_user_updated_idx" ON "reviews"."reviews" USING btree ("user_id","updated_at","movie_id");
