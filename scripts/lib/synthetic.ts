@@ -7,6 +7,7 @@
 // their own. That is what lets ratings() stream millions of rows, be iterated again with
 // identical output, and lets reactions() agree with ratings() without storing either.
 
+import { knownGenres as MOVIELENS_GENRES } from '@platform/shared/genres';
 import type { Dataset, DatasetCastMember, DatasetMovie, DatasetPerson, DatasetRating, DatasetReaction, DatasetUser } from './dataset.ts';
 
 export interface SyntheticDatasetOptions {
@@ -23,27 +24,7 @@ export interface SyntheticDatasetOptions {
   now?: Date;
 }
 
-export const MOVIELENS_GENRES = [
-  'Action',
-  'Adventure',
-  'Animation',
-  'Children',
-  'Comedy',
-  'Crime',
-  'Documentary',
-  'Drama',
-  'Fantasy',
-  'Film-Noir',
-  'Horror',
-  'IMAX',
-  'Musical',
-  'Mystery',
-  'Romance',
-  'Sci-Fi',
-  'Thriller',
-  'War',
-  'Western',
-] as const;
+export { MOVIELENS_GENRES };
 
 export type MovieLensGenre = (typeof MOVIELENS_GENRES)[number];
 
