@@ -14,7 +14,7 @@ import {
   httpServerFor,
   listen,
   operationLimitsRule,
-  requestIdOf,
+  requestIdFor,
   viewerFromAuthorization,
   type RunningServer,
   type TokenVerifier,
@@ -87,11 +87,11 @@ export async function startGateway(env: Record<string, string | undefined> = pro
     '/graphql',
     express.json({ limit: '1mb' }),
     expressMiddleware(apollo, {
-      context: async ({ req }) => {
+      context: async ({ req, res }) => {
         const authorization = req.headers.authorization;
         try {
           const viewer = await viewerFromAuthorization(authorization, verifier);
-          return { requestId: requestIdOf(req), viewer, authorization, clientAddress: req.socket.remoteAddress };
+          return { requestId: requestIdFor(res), viewer, authorization, clientAddress: req.socket.remoteAddress };
         } catch (error) {
           // A bad token rejects the whole request (401) instead of silently running it as anonymous.
           if (error instanceof GraphQLError) {

@@ -11,7 +11,13 @@ export const requestIdHeader = 'x-request-id';
 // so a client cannot inject arbitrary text into every log line.
 const requestIdPattern = /^[A-Za-z0-9._:-]{8,64}$/;
 
-export function requestIdOf(request: Request): string {
+/** The id the request-id middleware settled on for this request (see createApp). */
+export function requestIdFor(response: Response): string {
+  const requestId: unknown = response.locals.requestId;
+  return typeof requestId === 'string' ? requestId : randomUUID();
+}
+
+function requestIdOf(request: Request): string {
   const header = request.headers[requestIdHeader];
   const candidate = Array.isArray(header) ? header[0] : header;
   return candidate && requestIdPattern.test(candidate) ? candidate : randomUUID();
@@ -23,6 +29,8 @@ export function createApp(): Express {
   app.disable('x-powered-by');
   app.use((request: Request, response: Response, next: NextFunction) => {
     const requestId = requestIdOf(request);
+    // Decided once: the response header, every log line and the GraphQL context share it.
+    response.locals.requestId = requestId;
     response.setHeader(requestIdHeader, requestId);
     requestScope.run({ requestId }, next);
   });

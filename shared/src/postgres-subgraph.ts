@@ -42,6 +42,8 @@ export interface PostgresSubgraphSpec<TContext extends RequestContext> {
   contextFor(db: Database): (base: RequestContext) => TContext;
   /** Extra HTTP routes (the users subgraph's JWKS). */
   routes?: SubgraphServerOptions<TContext>['routes'];
+  /** Further readiness checks beyond PostgreSQL (e.g. Redis); throws when not ready. */
+  checkReady?(): Promise<void>;
   /** Pool size; the default suits a read-heavy subgraph. */
   poolSize?: number;
 }
@@ -67,6 +69,7 @@ export async function startPostgresSubgraph<TContext extends RequestContext>(spe
       createContext: spec.contextFor(postgres.db),
       checkReady: async () => {
         await postgres.pool.query('SELECT 1');
+        await spec.checkReady?.();
       },
       ...(spec.routes ? { routes: spec.routes } : {}),
     });

@@ -10,7 +10,7 @@ import express, { type Express } from 'express';
 import { viewerFromAuthorization, type TokenVerifier, type Viewer } from './auth.ts';
 import { applyAuthDirectives } from './auth-directives.ts';
 import { createErrorFormatter } from './errors.ts';
-import { createApp, httpServerFor, listen, requestIdOf } from './http-server.ts';
+import { createApp, httpServerFor, listen, requestIdFor } from './http-server.ts';
 import type { Logger } from './logger.ts';
 
 /** What every subgraph's per-request context starts from. */
@@ -89,8 +89,8 @@ export async function startSubgraphServer<TContext extends RequestContext>(
     '/graphql',
     express.json({ limit: '1mb' }),
     expressMiddleware(apollo, {
-      context: async ({ req }) => {
-        const requestId = requestIdOf(req);
+      context: async ({ req, res }) => {
+        const requestId = requestIdFor(res);
         const viewer = await viewerFromAuthorization(req.headers.authorization, options.verifier);
         const forwarded = req.headers['x-forwarded-for'];
         const clientAddress = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim() || req.socket.remoteAddress || 'unknown';

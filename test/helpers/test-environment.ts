@@ -47,7 +47,9 @@ export async function startTestEnvironment(): Promise<TestEnvironment> {
     services: { ...services, databaseUrl: scratch.url, neo4j: graph },
     dataDir,
     freePorts: true,
-    extraEnv: { LOG_LEVEL: 'warn' },
+    // Every e2e stack shares the local Redis and calls from 127.0.0.1: a per-address login limit
+    // would let one test file's failed logins throttle the next file.
+    extraEnv: { LOG_LEVEL: 'warn', LOGIN_MAX_FAILURES_PER_ADDRESS: '100000' },
   });
   const pool = new pg.Pool({ connectionString: scratch.url, max: 2 });
 

@@ -92,6 +92,9 @@ export async function startUsersSubgraph(
         const data = createUsersData(db);
         return (base) => ({ ...base, data, loaders: createUsersLoaders(data), tokens, throttle, oidc });
       },
+      checkReady: async () => {
+        await redis.ping();
+      },
       routes: (app) => {
         app.get('/.well-known/jwks.json', (_request, response) => {
           response.setHeader('cache-control', 'public, max-age=300');
