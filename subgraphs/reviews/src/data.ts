@@ -69,6 +69,15 @@ export interface UserMovie {
 
 type Transaction = Parameters<Parameters<Database['transaction']>[0]>[0];
 
+/**
+ * A written review: one with a comment (the API stores a blank comment as null). Only these are
+ * public; a bare rating is readable by its author and admins only. The one definition shared by
+ * the public list, its index (reviews_movie_written_idx has the same predicate, which lets the
+ * planner use it) and movie_stats.comment_count.
+ */
+export const isWritten = (review: Pick<ReviewRow, 'comment'>): boolean => review.comment !== null;
+const writtenReview = sql`${reviews.comment} is not null`;
+
 /** A timestamp rendered so that casting it back to timestamptz gives exactly the stored value. */
 const exactInstant = (column: SQLWrapper) =>
   sql<string>`to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
@@ -88,9 +97,10 @@ export function createReviewsData(db: Database) {
     },
 
     /**
-     * The next `limit` reviews of each movie, newest first, in one statement: a LATERAL
-     * subquery per movie walks reviews_movie_idx backwards and stops after `limit` rows, so a
-     * movie with 100 000 reviews costs no more than one with ten.
+     * The next `limit` written reviews of each movie (its public list: bare ratings are private),
+     * newest first, in one statement: a LATERAL subquery per movie walks the partial index
+     * reviews_movie_written_idx backwards and stops after `limit` rows, so a movie with 100 000
+     * ratings costs no more than one with ten, however few of them have a comment.
      */
     async reviewPages(movieIds: number[], limit: number, after: ReviewPosition | null): Promise<PagedReview[]> {
       const afterPosition = after
@@ -104,7 +114,7 @@ export function createReviewsData(db: Database) {
                  ${reviews.comment} AS comment, ${reviews.createdAt} AS created_at, ${reviews.updatedAt} AS updated_at,
                  ${exactInstant(reviews.updatedAt)} AS position_at
           FROM ${reviews}
-          WHERE ${reviews.movieId} = wanted.movie_id ${afterPosition}
+          WHERE ${reviews.movieId} = wanted.movie_id AND ${writtenReview} ${afterPosition}
           ORDER BY ${reviews.updatedAt} DESC, ${reviews.userId} DESC
           LIMIT ${limit}
         ) AS page`);
@@ -194,7 +204,8 @@ export function createReviewsData(db: Database) {
 
     /**
      * Creates or replaces a user's review of a movie, in one transaction with its history row
-     * and the movie's running totals, so movie_stats always equals a recount of the reviews.
+     * and the movie's running totals, so movie_stats always equals a recount of the reviews
+     * (including comment_count when a comment is added, removed or kept).
      */
     async rate(change: RatingChange): Promise<ReviewRow> {
       return db.transaction(async (tx) => {
@@ -214,6 +225,7 @@ export function createReviewsData(db: Database) {
         await adjustStats(tx, change.movieId, {
           ratingCount: before ? 0 : 1,
           ratingHalvesSum: after.ratingHalves - (before?.ratingHalves ?? 0),
+          commentCount: writtenCount(after) - writtenCount(before),
         });
         return after;
       });
@@ -242,7 +254,11 @@ export function createReviewsData(db: Database) {
           newComment: null,
           actorId: deletion.actorId,
         });
-        await adjustStats(tx, deletion.movieId, { ratingCount: -1, ratingHalvesSum: -deleted.ratingHalves });
+        await adjustStats(tx, deletion.movieId, {
+          ratingCount: -1,
+          ratingHalvesSum: -deleted.ratingHalves,
+          commentCount: -writtenCount(deleted),
+        });
         return deleted;
       });
     },
@@ -285,6 +301,7 @@ export function createReviewsData(db: Database) {
 export type ReviewsData = ReturnType<typeof createReviewsData>;
 
 const countOf = (kind: ReactionKind, reaction: ReactionKind | null): number => (reaction === kind ? 1 : 0);
+const writtenCount = (review: ReviewRow | null): number => (review !== null && isWritten(review) ? 1 : 0);
 
 /** Attempts before giving up on a row that keeps being deleted and re-created under us. */
 const upsertAttempts = 3;
@@ -338,6 +355,7 @@ async function upsertReaction(tx: Transaction, change: ReactionChange): Promise<
 interface StatsDelta {
   ratingCount?: number;
   ratingHalvesSum?: number;
+  commentCount?: number;
   likeCount?: number;
   dislikeCount?: number;
 }
@@ -347,6 +365,7 @@ async function adjustStats(tx: Transaction, movieId: number, delta: StatsDelta):
   const values = {
     ratingCount: delta.ratingCount ?? 0,
     ratingHalvesSum: delta.ratingHalvesSum ?? 0,
+    commentCount: delta.commentCount ?? 0,
     likeCount: delta.likeCount ?? 0,
     dislikeCount: delta.dislikeCount ?? 0,
   };
@@ -359,6 +378,7 @@ async function adjustStats(tx: Transaction, movieId: number, delta: StatsDelta):
       set: {
         ratingCount: sql`${movieStats.ratingCount} + excluded.rating_count`,
         ratingHalvesSum: sql`${movieStats.ratingHalvesSum} + excluded.rating_halves_sum`,
+        commentCount: sql`${movieStats.commentCount} + excluded.comment_count`,
         likeCount: sql`${movieStats.likeCount} + excluded.like_count`,
         dislikeCount: sql`${movieStats.dislikeCount} + excluded.dislike_count`,
       },

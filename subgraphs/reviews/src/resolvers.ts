@@ -1,6 +1,6 @@
 import { DateTimeScalar, ErrorCode, pageSize, platformError, requireViewer, toConnection, type RequestContext, type Viewer } from '@platform/shared';
 import { parseNumericId } from '@platform/shared/ids';
-import type { MovieStatsRow, PagedReaction, ReactionKind, ReviewRow, ReviewsData } from './data.ts';
+import { isWritten, type MovieStatsRow, type PagedReaction, type ReactionKind, type ReviewRow, type ReviewsData } from './data.ts';
 import type { ReviewsLoaders } from './loaders.ts';
 import { parseMovieId, parseRatingInput } from './rating-input.ts';
 import { decodeReviewCursor, decodeUserListCursor, encodeReviewCursor, encodeUserListCursor } from './review-cursor.ts';
@@ -8,8 +8,10 @@ import { decodeReviewId, encodeReviewId } from './review-key.ts';
 
 // Authorization lives in schema.graphql (@signedIn on the mutations, @selfOrAdmin on a user's
 // reviews, reactions and excluded movies) and is enforced by wrapping these resolvers, on every
-// path including `_entities`. Nothing here checks who may read what; mutations take the user
-// only from the verified viewer, never from an argument.
+// path including `_entities`. The one rule a directive cannot express is that a bare rating (a
+// review without a comment) is private while a written one is public, as it depends on the row:
+// Movie.reviews lists written reviews only (in SQL), and a Review reference checks the row with
+// reviewVisibleTo. Mutations take the user only from the verified viewer, never from an argument.
 
 export interface ReviewsContext extends RequestContext {
   data: ReviewsData;
@@ -36,6 +38,15 @@ const movieReference = (movieId: number): MovieReference => ({ id: String(movieI
 const averageRatingOf = (stats: MovieStatsRow | null): number | null =>
   stats && stats.ratingCount > 0 ? stats.ratingHalvesSum / stats.ratingCount / 2 : null;
 
+/**
+ * Who may read a review reached by its id: anyone if it is written (its author published the
+ * words), otherwise only its author or an admin, as for every other private rating. The author is
+ * matched by the exact id of the verified token (like @selfOrAdmin), never loosely.
+ */
+export function reviewVisibleTo(review: ReviewRow, viewer: Viewer | null): boolean {
+  return isWritten(review) || (viewer !== null && (viewer.id === review.userId || viewer.role === 'ADMIN'));
+}
+
 async function reviewsOfMovie(movie: MovieReference, args: PageArgs, context: ReviewsContext) {
   const size = pageSize(args.first);
   const after = args.after === null || args.after === undefined ? null : decodeReviewCursor(args.after);
@@ -44,8 +55,9 @@ async function reviewsOfMovie(movie: MovieReference, args: PageArgs, context: Re
     movieId === null ? [] : context.loaders.reviewPage.load({ owner: movieId, limit: size + 1, after }),
     context.loaders.statsByMovie.load(movie.id),
   ]);
-  // Every review carries a rating, so the movie's rating count is its number of reviews.
-  return toConnection(rows, size, stats?.ratingCount ?? 0, (row) => encodeReviewCursor(row.position), after !== null);
+  // The list holds written reviews only, so its total is their running count (kept with every
+  // change, an O(1) read), not ratingCount: it must match the edges a client can page through.
+  return toConnection(rows, size, stats?.commentCount ?? 0, (row) => encodeReviewCursor(row.position), after !== null);
 }
 
 async function reviewsOfUser(user: UserReference, args: PageArgs, context: ReviewsContext) {
@@ -166,9 +178,12 @@ export const resolvers = {
     at: (row: PagedReaction) => row.createdAt,
   },
   Review: {
-    __resolveReference: (reference: { id: string }, context: ReviewsContext) => {
+    // A bare rating of someone else is null, exactly like an id that does not exist: no error,
+    // which would tell the caller that this user rated this movie.
+    __resolveReference: async (reference: { id: string }, context: ReviewsContext): Promise<ReviewRow | null> => {
       const key = decodeReviewId(reference.id);
-      return key ? context.loaders.reviewByKey.load(key) : null;
+      const review = key ? await context.loaders.reviewByKey.load(key) : null;
+      return review !== null && reviewVisibleTo(review, context.viewer) ? review : null;
     },
     id: (review: ReviewRow) => encodeReviewId(review),
     // References: the movies and users subgraphs fill in the other fields.

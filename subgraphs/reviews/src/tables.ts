@@ -19,7 +19,14 @@ export const reviews = reviewsSchema.table(
   },
   (table) => [
     primaryKey({ columns: [table.userId, table.movieId] }),
+    // Every review of a movie (the dataset loader's recount of a movie's stats).
     index('reviews_movie_idx').on(table.movieId, table.updatedAt, table.userId),
+    // A movie's public list (Movie.reviews) holds written reviews only: walked backwards, this
+    // index yields exactly the rows of the page. reviews_movie_idx would also pass over every bare
+    // rating, and most ratings have no comment, so one page could cost a whole movie's ratings.
+    index('reviews_movie_written_idx')
+      .on(table.movieId, table.updatedAt, table.userId)
+      .where(sql`${table.comment} is not null`),
     // A user's own reviews, newest first (User.reviews): walked backwards and stopped after a page.
     index('reviews_user_updated_idx').on(table.userId, table.updatedAt, table.movieId),
     check('reviews_rating_range', sql`${table.ratingHalves} between 1 and 10`),
@@ -60,6 +67,9 @@ export const movieStats = reviewsSchema.table('movie_stats', {
   movieId: bigint('movie_id', { mode: 'number' }).primaryKey(),
   ratingCount: integer('rating_count').notNull().default(0),
   ratingHalvesSum: bigint('rating_halves_sum', { mode: 'number' }).notNull().default(0),
+  // Written reviews (comment is not null): the totalCount of the movie's public review list,
+  // which leaves bare ratings out.
+  commentCount: integer('comment_count').notNull().default(0),
   likeCount: integer('like_count').notNull().default(0),
   dislikeCount: integer('dislike_count').notNull().default(0),
 });

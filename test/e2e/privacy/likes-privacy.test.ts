@@ -4,7 +4,8 @@ import { startTestEnvironment, type GraphQLResponse, type TestEnvironment } from
 
 // A user's likes, reviews list and excluded movies are readable by that user and admins only,
 // however a request reaches them through the gateway: a root field, several aliases, or a
-// nested path from a public movie to the review's author. Public aggregates stay public.
+// nested path from a public movie to the review's author. Public aggregates stay public. A
+// review is public only when written (with a comment): a bare rating is in no movie's reviews.
 
 interface SignedUp {
   id: string;
@@ -25,7 +26,11 @@ describe('privacy of a user\'s likes, reviews and exclusions through the gateway
   let liked: TestMovie;
   let disliked: TestMovie;
   let excluded: TestMovie;
-  const secretComment = `alice-private-note-${randomInt(1e9)}`;
+  /** rated by Alice without a comment: a private rating */
+  let rated: TestMovie;
+  // Alice's written review of `liked` is public in the movie's reviews, but must not leak
+  // through her refused lists either.
+  const aliceComment = `alice-written-review-${randomInt(1e9)}`;
 
   /** Movies with large random ids and unique titles, so their ids cannot turn up in a body by accident. */
   async function insertMovie(label: string): Promise<TestMovie> {
@@ -46,12 +51,14 @@ describe('privacy of a user\'s likes, reviews and exclusions through the gateway
     [alice, bob] = [await env.signUp('alice'), await env.signUp('bob')];
     const adminUser = await env.signUp('admin');
     admin = { ...adminUser, token: await env.promote(adminUser.username) };
-    [liked, disliked, excluded] = [await insertMovie('Liked'), await insertMovie('Disliked'), await insertMovie('Excluded')];
+    [liked, disliked, excluded, rated] = [await insertMovie('Liked'), await insertMovie('Disliked'), await insertMovie('Excluded'), await insertMovie('Rated')];
 
     await succeed(`mutation($m: ID!) { reactToMovie(movieId: $m, reaction: LIKE) { id } }`, { m: liked.id }, alice.token);
     await succeed(`mutation($m: ID!) { reactToMovie(movieId: $m, reaction: DISLIKE) { id } }`, { m: disliked.id }, alice.token);
-    await succeed(`mutation($m: ID!, $c: String) { rateMovie(movieId: $m, rating: 4.5, comment: $c) { id } }`, { m: liked.id, c: secretComment }, alice.token);
+    await succeed(`mutation($m: ID!, $c: String) { rateMovie(movieId: $m, rating: 4.5, comment: $c) { id } }`, { m: liked.id, c: aliceComment }, alice.token);
     await succeed(`mutation($m: ID!) { excludeFromRecommendations(movieId: $m) }`, { m: excluded.id }, alice.token);
+    // last, so it is the newest of her reviews
+    await succeed(`mutation($m: ID!) { rateMovie(movieId: $m, rating: 1.5) { id } }`, { m: rated.id }, alice.token);
   });
 
   afterAll(async () => {
@@ -68,11 +75,11 @@ describe('privacy of a user\'s likes, reviews and exclusions through the gateway
     expect(result.errors?.length ?? 0).toBeGreaterThanOrEqual(minimumErrors);
     for (const error of result.errors!) expect(error.extensions).toMatchObject({ code, serviceName: 'reviews' });
     const body = JSON.stringify(result);
-    for (const movie of [liked, disliked, excluded]) {
+    for (const movie of [liked, disliked, excluded, rated]) {
       expect(body).not.toContain(movie.id);
       expect(body).not.toContain(movie.title);
     }
-    expect(body).not.toContain(secretComment);
+    expect(body).not.toContain(aliceComment);
     expect(body).not.toContain('LIKE');
     expect(body).not.toContain('4.5');
   }
@@ -149,7 +156,7 @@ describe('privacy of a user\'s likes, reviews and exclusions through the gateway
 
   interface PrivateLists {
     reactions: { totalCount: number; edges: { node: { reaction: string; movie: { id: string; title: string } } }[] };
-    reviews: { totalCount: number; edges: { node: { rating: number; comment: string; movie: { id: string; title: string } } }[] };
+    reviews: { totalCount: number; edges: { node: { rating: number; comment: string | null; movie: { id: string; title: string } } }[] };
     excludedMovies: { id: string; title: string }[];
   }
 
@@ -159,8 +166,11 @@ describe('privacy of a user\'s likes, reviews and exclusions through the gateway
       [disliked, 'DISLIKE'],
       [liked, 'LIKE'],
     ]);
-    expect(lists.reviews.totalCount).toBe(1);
-    expect(lists.reviews.edges.map((edge) => edge.node)).toEqual([{ rating: 4.5, comment: secretComment, movie: liked }]);
+    expect(lists.reviews.totalCount).toBe(2);
+    expect(lists.reviews.edges.map((edge) => edge.node)).toEqual([
+      { rating: 1.5, comment: null, movie: rated },
+      { rating: 4.5, comment: aliceComment, movie: liked },
+    ]);
     expect(lists.excludedMovies).toEqual([excluded]);
   };
 
@@ -180,5 +190,48 @@ describe('privacy of a user\'s likes, reviews and exclusions through the gateway
       admin.token,
     );
     expect(nested.movie.reviews.edges.map((edge) => edge.node.author)).toEqual([{ id: alice.id, reactions: { totalCount: 2 } }]);
+  });
+
+  describe('a movie\'s reviews: written ones public, bare ratings private', () => {
+    interface MovieReviews {
+      movie: {
+        ratingCount: number;
+        reviews: { totalCount: number; edges: { node: { rating: number; author: { id: string } } }[] };
+      };
+    }
+    const movieReviews = `query($m: ID!) { movie(id: $m) { ratingCount reviews { totalCount edges { node { rating author { id } } } } } }`;
+
+    it.each([
+      ['another user', () => bob.token],
+      ['an anonymous caller', () => undefined],
+      ['Alice herself', () => alice.token],
+    ] as [string, () => string | undefined][])('does not show Alice\'s bare rating to %s', async (_name, token) => {
+      const result = await env.graphql<MovieReviews>(movieReviews, { m: rated.id }, token());
+      expect(result.errors).toBeUndefined();
+      // the aggregate still counts it: a count, never who
+      expect(result.data!.movie).toEqual({ ratingCount: 1, reviews: { totalCount: 0, edges: [] } });
+      if (token() !== alice.token) expect(JSON.stringify(result)).not.toContain(alice.id);
+    });
+
+    it('still shows Alice her bare rating as her own review', async () => {
+      const data = await succeed<{ movie: { myReview: { rating: number; comment: string | null; author: { id: string } } } }>(
+        `query($m: ID!) { movie(id: $m) { myReview { rating comment author { id } } } }`,
+        { m: rated.id },
+        alice.token,
+      );
+      expect(data.movie.myReview).toEqual({ rating: 1.5, comment: null, author: { id: alice.id } });
+    });
+
+    it('shows Alice\'s written review, with its rating and author, to another user', async () => {
+      const data = await succeed<{ movie: { reviews: { totalCount: number; edges: { node: { rating: number; comment: string; author: { id: string; username: string } } }[] } } }>(
+        `query($m: ID!) { movie(id: $m) { reviews { totalCount edges { node { rating comment author { id username } } } } } }`,
+        { m: liked.id },
+        bob.token,
+      );
+      expect(data.movie.reviews).toEqual({
+        totalCount: 1,
+        edges: [{ node: { rating: 4.5, comment: aliceComment, author: { id: alice.id, username: alice.username } } }],
+      });
+    });
   });
 });

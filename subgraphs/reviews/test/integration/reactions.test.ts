@@ -30,7 +30,7 @@ const reactMutation = `mutation($movieId: ID!, $reaction: Reaction!) { reactToMo
 const clearMutation = `mutation($movieId: ID!) { clearReaction(movieId: $movieId) { id likeCount myReaction } }`;
 const excludeMutation = `mutation($movieId: ID!) { excludeFromRecommendations(movieId: $movieId) }`;
 const includeMutation = `mutation($movieId: ID!) { includeInRecommendations(movieId: $movieId) }`;
-const rateMutation = `mutation($movieId: ID!, $rating: Float!) { rateMovie(movieId: $movieId, rating: $rating) { id } }`;
+const rateMutation = `mutation($movieId: ID!, $rating: Float!, $comment: String) { rateMovie(movieId: $movieId, rating: $rating, comment: $comment) { id } }`;
 const deleteMutation = `mutation($movieId: ID!) { deleteReview(movieId: $movieId) }`;
 
 async function succeed<T>(query: string, variables: Record<string, unknown>, user: TestUser): Promise<T> {
@@ -47,13 +47,14 @@ interface StatsRow {
   movie_id: string;
   rating_count: number;
   rating_halves_sum: number;
+  comment_count: number;
   like_count: number;
   dislike_count: number;
 }
 
 const statsOf = (movieIds: string[]) =>
   harness.rows<StatsRow>(
-    `SELECT movie_id::text, rating_count, rating_halves_sum::int, like_count, dislike_count
+    `SELECT movie_id::text, rating_count, rating_halves_sum::int, comment_count, like_count, dislike_count
        FROM reviews.movie_stats s WHERE s.movie_id = ANY($1) ORDER BY s.movie_id`, // the bigint: "movie_id" alone would sort the text column
     [movieIds],
   );
@@ -64,6 +65,7 @@ const recountOf = (movieIds: string[]) =>
     `SELECT m.movie_id::text,
             (SELECT count(*)::int FROM reviews.reviews r WHERE r.movie_id = m.movie_id) AS rating_count,
             (SELECT coalesce(sum(rating_halves), 0)::int FROM reviews.reviews r WHERE r.movie_id = m.movie_id) AS rating_halves_sum,
+            (SELECT count(*)::int FROM reviews.reviews r WHERE r.movie_id = m.movie_id AND r.comment IS NOT NULL) AS comment_count,
             (SELECT count(*)::int FROM reviews.reactions x WHERE x.movie_id = m.movie_id AND x.reaction = 'LIKE') AS like_count,
             (SELECT count(*)::int FROM reviews.reactions x WHERE x.movie_id = m.movie_id AND x.reaction = 'DISLIKE') AS dislike_count
        FROM reviews.movie_stats m WHERE m.movie_id = ANY($1) ORDER BY m.movie_id`,
@@ -93,7 +95,7 @@ describe('reactToMovie and clearReaction', () => {
     const [switched] = await reactionRows(user.id);
     expect(switched!.reaction).toBe('DISLIKE');
     expect(switched!.created_at.getTime()).toBeGreaterThanOrEqual(firstLike!.created_at.getTime());
-    expect(await statsOf([movieId])).toEqual([{ movie_id: movieId, rating_count: 0, rating_halves_sum: 0, like_count: 1, dislike_count: 1 }]);
+    expect(await statsOf([movieId])).toEqual([{ movie_id: movieId, rating_count: 0, rating_halves_sum: 0, comment_count: 0, like_count: 1, dislike_count: 1 }]);
 
     expect(await clear(user, movieId)).toEqual({ id: movieId, likeCount: 1, myReaction: null });
     expect(await clear(user, movieId)).toEqual({ id: movieId, likeCount: 1, myReaction: null }); // nothing left to clear: fine
@@ -120,7 +122,7 @@ describe('reactToMovie and clearReaction', () => {
     const user = await harness.newUser();
     const movieId = newMovieId();
     await Promise.all(Array.from({ length: 8 }, () => react(user, movieId, 'LIKE')));
-    expect(await statsOf([movieId])).toEqual([{ movie_id: movieId, rating_count: 0, rating_halves_sum: 0, like_count: 1, dislike_count: 0 }]);
+    expect(await statsOf([movieId])).toEqual([{ movie_id: movieId, rating_count: 0, rating_halves_sum: 0, comment_count: 0, like_count: 1, dislike_count: 0 }]);
   });
 });
 
@@ -159,7 +161,7 @@ describe('deleteReview', () => {
       { action: 'CREATE', old_rating_halves: null, new_rating_halves: 8, actor_id: author.id },
       { action: 'DELETE', old_rating_halves: 8, new_rating_halves: null, actor_id: author.id },
     ]);
-    expect(await statsOf([movieId])).toEqual([{ movie_id: movieId, rating_count: 1, rating_halves_sum: 2, like_count: 0, dislike_count: 0 }]);
+    expect(await statsOf([movieId])).toEqual([{ movie_id: movieId, rating_count: 1, rating_halves_sum: 2, comment_count: 0, like_count: 0, dislike_count: 0 }]);
   });
 
   it('answers NOT_FOUND naming the movie when there is no review to delete, writing nothing', async () => {
@@ -246,22 +248,26 @@ function seededRandom(seed: number): (below: number) => number {
 }
 
 describe('movie_stats under a random mix of changes', () => {
-  it('equals a recount of reviews and reactions after 240 random reactions, ratings and deletes, many simultaneous', async () => {
+  it('equals a recount of reviews and reactions after 240 random reactions, ratings (with or without a comment) and deletes, many simultaneous', async () => {
     const seed = randomInt(2 ** 31);
     const random = seededRandom(seed);
     const movies = [newMovieId(), newMovieId(), newMovieId()];
     const users = await Promise.all(Array.from({ length: 5 }, () => harness.newUser()));
 
-    type Operation = { kind: 'like' | 'dislike' | 'clear' | 'rate' | 'delete'; user: TestUser; movieId: string; rating: number };
+    type Operation = { kind: 'like' | 'dislike' | 'clear' | 'rate' | 'delete'; user: TestUser; movieId: string; rating: number; comment: string | null };
     const kinds = ['like', 'dislike', 'clear', 'rate', 'delete'] as const;
+    // A rating adds, keeps, replaces or removes a comment depending on the review before it; a
+    // blank comment is stored as none, so it must count as a bare rating.
+    const comments = [null, '  ', 'Loved it.', 'Not my kind of film.'] as const;
     const operations: Operation[] = Array.from({ length: 240 }, () => ({
       kind: kinds[random(kinds.length)]!,
       user: users[random(users.length)]!,
       movieId: movies[random(movies.length)]!,
       rating: (random(10) + 1) / 2,
+      comment: comments[random(comments.length)]!,
     }));
 
-    const perform = async ({ kind, user, movieId, rating }: Operation): Promise<GraphQLErrorShape[]> => {
+    const perform = async ({ kind, user, movieId, rating, comment }: Operation): Promise<GraphQLErrorShape[]> => {
       const options = { token: user.token };
       const result =
         kind === 'like' || kind === 'dislike'
@@ -269,7 +275,7 @@ describe('movie_stats under a random mix of changes', () => {
           : kind === 'clear'
             ? await harness.graphql(clearMutation, { movieId }, options)
             : kind === 'rate'
-              ? await harness.graphql(rateMutation, { movieId, rating }, options)
+              ? await harness.graphql(rateMutation, { movieId, rating, comment }, options)
               : await harness.graphql(deleteMutation, { movieId }, options);
       return result.errors ?? [];
     };
@@ -292,5 +298,24 @@ describe('movie_stats under a random mix of changes', () => {
       [movies],
     );
     expect(history!.created - history!.deleted, context).toBe(history!.reviews);
+
+    // Each movie's public list: exactly its written reviews, and a totalCount that matches them.
+    const listed = await harness.graphql<{ _entities: { id: string; reviews: { totalCount: number; edges: { node: { author: { id: string } } }[] } }[] }>(
+      `query($r: [_Any!]!) { _entities(representations: $r) { ... on Movie { id reviews(first: 100) { totalCount edges { node { author { id } } } } } } }`,
+      { r: movies.map((id) => ({ __typename: 'Movie', id })) },
+    );
+    const writtenRows = await harness.rows<{ movie_id: string; user_id: string }>(
+      'SELECT movie_id::text, user_id::text FROM reviews.reviews WHERE movie_id = ANY($1) AND comment IS NOT NULL',
+      [movies],
+    );
+    expect(
+      listed.data!._entities.map((movie) => ({ id: movie.id, totalCount: movie.reviews.totalCount, authors: movie.reviews.edges.map((edge) => edge.node.author.id).sort() })),
+      context,
+    ).toEqual(
+      movies.map((id) => {
+        const authors = writtenRows.filter((row) => row.movie_id === id).map((row) => row.user_id).sort();
+        return { id, totalCount: authors.length, authors };
+      }),
+    );
   });
 });

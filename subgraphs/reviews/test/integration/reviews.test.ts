@@ -1,6 +1,6 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { connectPostgres, type PostgresHandle, type RunningServer } from '@platform/shared';
+import { connectPostgres, type PostgresHandle, type Role, type RunningServer } from '@platform/shared';
 import { createTestTokens, graphqlClient, logPoolQueries, type GraphQLTestClient, type QueryLog, type TestTokens } from '@platform/shared/testing';
 import { migrateAll } from '../../../../scripts/lib/migrations.ts';
 import { createScratchDatabase } from '../../../../scripts/lib/services.ts';
@@ -40,9 +40,9 @@ interface User {
   id: string;
   token: string;
 }
-async function newUser(): Promise<User> {
+async function newUser(role: Role = 'USER'): Promise<User> {
   const id = randomUUID();
-  return { id, token: await tokens.sign(id) };
+  return { id, token: await tokens.sign(id, { role }) };
 }
 
 interface ReviewResult {
@@ -118,9 +118,44 @@ describe('rateMovie', () => {
       { action: 'CREATE', old_rating_halves: null, new_rating_halves: 9, old_comment: null, new_comment: 'A classic.', actor_id: user.id },
       { action: 'UPDATE', old_rating_halves: 9, new_rating_halves: 4, old_comment: 'A classic.', new_comment: null, actor_id: user.id },
     ]);
-    expect(await rows(`SELECT rating_count, rating_halves_sum::int FROM reviews.movie_stats WHERE movie_id = $1`, [movieId])).toEqual([
-      { rating_count: 1, rating_halves_sum: 4 },
+    // the comment was removed: the review is a bare rating now, no longer a written one
+    expect(await rows(`SELECT rating_count, rating_halves_sum::int, comment_count FROM reviews.movie_stats WHERE movie_id = $1`, [movieId])).toEqual([
+      { rating_count: 1, rating_halves_sum: 4, comment_count: 0 },
     ]);
+  });
+
+  it('counts written reviews as comments are added, kept, replaced and removed, and reviews deleted', async () => {
+    const [author, other] = [await newUser(), await newUser()];
+    const movieId = newMovieId();
+    const counts = async () => {
+      const [stats] = await rows<{ rating_count: number; comment_count: number }>(
+        'SELECT rating_count, comment_count FROM reviews.movie_stats WHERE movie_id = $1',
+        [movieId],
+      );
+      const result = await graphql<{ _entities: { reviews: { totalCount: number } }[] }>(
+        `query($r: [_Any!]!) { _entities(representations: $r) { ... on Movie { reviews { totalCount } } } }`,
+        { r: [{ __typename: 'Movie', id: movieId }] },
+      );
+      expect(result.data!._entities[0]!.reviews.totalCount).toBe(stats!.comment_count);
+      return [stats!.rating_count, stats!.comment_count];
+    };
+
+    await rate(author, movieId, 3);
+    expect(await counts()).toEqual([1, 0]); // a bare rating
+    await rate(author, movieId, 3, 'Grows on you.');
+    expect(await counts()).toEqual([1, 1]); // comment added
+    await rate(author, movieId, 4, 'Grows on you a lot.');
+    expect(await counts()).toEqual([1, 1]); // comment replaced: still one written review
+    await rate(other, movieId, 2, 'Not for me.');
+    expect(await counts()).toEqual([2, 2]);
+    await rate(author, movieId, 4.5);
+    expect(await counts()).toEqual([2, 1]); // comment removed (no comment given)
+    await rate(author, movieId, 4.5);
+    expect(await counts()).toEqual([2, 1]); // still none
+    await graphql(`mutation($m: ID!) { deleteReview(movieId: $m) }`, { m: movieId }, { token: other.token });
+    expect(await counts()).toEqual([1, 0]); // a written review deleted
+    await graphql(`mutation($m: ID!) { deleteReview(movieId: $m) }`, { m: movieId }, { token: author.token });
+    expect(await counts()).toEqual([0, 0]); // a bare rating deleted
   });
 
   it('accepts every half step from 0.5 to 5.0 and a 2000-character comment', async () => {
@@ -260,7 +295,7 @@ describe('Movie fields', () => {
     return result.data!._entities;
   }
 
-  it('pages through a movie\'s reviews newest first, each exactly once, even with equal timestamps', async () => {
+  it('pages through a movie\'s written reviews newest first, each exactly once, even with equal timestamps', async () => {
     const movieId = newMovieId();
     const users = Array.from({ length: 7 }, () => randomUUID());
     // Written directly to control updated_at: three reviews share one instant (to the microsecond).
@@ -269,12 +304,20 @@ describe('Movie fields', () => {
     for (const [index, userId] of users.entries()) {
       // SQL, not drizzle values: a JS Date cannot carry the microseconds.
       await postgres.pool.query(
-        'INSERT INTO reviews.reviews (user_id, movie_id, rating_halves, updated_at) VALUES ($1, $2, $3, $4::timestamptz)',
-        [userId, movieId, index + 1, instants[index]],
+        'INSERT INTO reviews.reviews (user_id, movie_id, rating_halves, comment, updated_at) VALUES ($1, $2, $3, $4, $5::timestamptz)',
+        [userId, movieId, index + 1, `review ${index}`, instants[index]],
+      );
+    }
+    // Bare ratings between them, one at the shared instant: private, so never on any page.
+    const bareRaters = Array.from({ length: 4 }, () => randomUUID());
+    for (const [index, userId] of bareRaters.entries()) {
+      await postgres.pool.query(
+        'INSERT INTO reviews.reviews (user_id, movie_id, rating_halves, updated_at) VALUES ($1, $2, 5, $3::timestamptz)',
+        [userId, movieId, [shared, '2026-01-02 23:00:00+00', '2026-01-04 12:00:00+00', '2026-01-06 00:00:00+00'][index]],
       );
     }
     await postgres.pool.query(
-      `INSERT INTO reviews.movie_stats (movie_id, rating_count, rating_halves_sum) VALUES ($1, 7, 28)`,
+      `INSERT INTO reviews.movie_stats (movie_id, rating_count, rating_halves_sum, comment_count) VALUES ($1, 11, 48, 7)`,
       [movieId],
     );
 
@@ -291,6 +334,7 @@ describe('Movie fields', () => {
     }
 
     expect(seen.map((node) => node.author.id).sort()).toEqual([...users].sort());
+    for (const userId of bareRaters) expect(JSON.stringify(seen)).not.toContain(userId);
     const order = seen.map((node) => `${node.updatedAt}|${node.author.id}`);
     expect(order).toEqual([...order].sort().reverse());
   });
@@ -298,7 +342,7 @@ describe('Movie fields', () => {
   it('loads the first page of reviews of many movies with one query', async () => {
     const movieIds = [newMovieId(), newMovieId(), newMovieId()];
     const user = await newUser();
-    for (const movieId of movieIds) await rate(user, movieId, 3);
+    for (const movieId of movieIds) await rate(user, movieId, 3, 'Seen it.');
 
     queries.reset();
     const movies = await reviewsPage(movieIds, 2);
@@ -341,7 +385,8 @@ describe('Review references', () => {
     const user = await newUser();
     const movieIds = [newMovieId(), newMovieId(), newMovieId()];
     const created = [];
-    for (const [index, movieId] of movieIds.entries()) created.push(await rate(user, movieId, index + 1));
+    // written, so public: the anonymous caller below may read them
+    for (const [index, movieId] of movieIds.entries()) created.push(await rate(user, movieId, index + 1, `Review ${index}`));
     const unknownReview = Buffer.from(`${randomUUID()}:${newMovieId()}`).toString('base64url');
     const malformed = ['', 'abc', Buffer.from('not-a-uuid:12').toString('base64url'), Buffer.from(`${user.id}:x`).toString('base64url')];
 
@@ -358,5 +403,96 @@ describe('Review references', () => {
       ...malformed.map(() => null),
     ]);
     expect(queries.statements).toHaveLength(1);
+  });
+});
+
+describe('bare ratings are private, written reviews public', () => {
+  let rater: User; // rates without a comment
+  let writer: User; // writes a review
+  let stranger: User;
+  let admin: User;
+  let movieId: string;
+  let bare: ReviewResult;
+  let written: ReviewResult;
+
+  beforeAll(async () => {
+    [rater, writer, stranger, admin] = [await newUser(), await newUser(), await newUser(), await newUser('ADMIN')];
+    movieId = newMovieId();
+    bare = await rate(rater, movieId, 1.5, '   '); // a blank comment is no comment
+    written = await rate(writer, movieId, 4, 'Worth the wait.');
+  });
+
+  const listQuery = `query($r: [_Any!]!) {
+    _entities(representations: $r) {
+      ... on Movie { ratingCount averageRating reviews { totalCount edges { node { id rating comment author { id } } } } }
+    }
+  }`;
+  const viewers: [string, () => User | null][] = [
+    ['the rater themself', () => rater],
+    ['another user', () => stranger],
+    ['an anonymous caller', () => null],
+  ];
+
+  it.each(viewers)('lists the written review and not the bare rating in Movie.reviews for %s', async (_name, viewer) => {
+    const user = viewer();
+    const result = await graphql(listQuery, { r: [{ __typename: 'Movie', id: movieId }] }, user ? { token: user.token } : {});
+    expect(result.errors).toBeUndefined();
+    expect(result.data).toEqual({
+      _entities: [
+        {
+          // aggregates stay public and include the bare rating
+          ratingCount: 2,
+          averageRating: 2.75,
+          reviews: { totalCount: 1, edges: [{ node: { id: written.id, rating: 4, comment: 'Worth the wait.', author: { id: writer.id } } }] },
+        },
+      ],
+    });
+    expect(JSON.stringify(result)).not.toContain(rater.id);
+    expect(JSON.stringify(result)).not.toContain(bare.id);
+  });
+
+  const referenceQuery = `query($r: [_Any!]!) { _entities(representations: $r) { ... on Review { id rating comment author { id } movie { id } } } }`;
+  const lookUp = (user: User | null, ids: string[]) =>
+    graphql<{ _entities: unknown[] }>(referenceQuery, { r: ids.map((id) => ({ __typename: 'Review', id })) }, user ? { token: user.token } : {});
+
+  it.each([
+    ['another user', () => stranger],
+    ['an anonymous caller', () => null],
+  ] as [string, () => User | null][])('resolves a reference to the bare rating to null for %s, without an error', async (_name, viewer) => {
+    const result = await lookUp(viewer(), [bare.id, written.id]);
+    expect(result.errors).toBeUndefined();
+    expect(result.data!._entities).toEqual([
+      null,
+      { id: written.id, rating: 4, comment: 'Worth the wait.', author: { id: writer.id }, movie: { id: movieId } },
+    ]);
+    expect(JSON.stringify(result)).not.toContain(rater.id);
+  });
+
+  it.each([
+    ['its author', () => rater],
+    ['an admin', () => admin],
+  ] as [string, () => User][])('resolves a reference to the bare rating for %s', async (_name, viewer) => {
+    const result = await lookUp(viewer(), [bare.id]);
+    expect(result.errors).toBeUndefined();
+    expect(result.data!._entities).toEqual([{ id: bare.id, rating: 1.5, comment: null, author: { id: rater.id }, movie: { id: movieId } }]);
+  });
+
+  it('lists a rating once it gets a comment, and hides it again when the comment is removed', async () => {
+    const otherMovie = newMovieId();
+    const listed = async () => {
+      const result = await graphql<{ _entities: { reviews: { totalCount: number; edges: { node: { author: { id: string } } }[] } }[] }>(
+        listQuery,
+        { r: [{ __typename: 'Movie', id: otherMovie }] },
+        { token: stranger.token },
+      );
+      const { totalCount, edges } = result.data!._entities[0]!.reviews;
+      return { totalCount, authors: edges.map((edge) => edge.node.author.id) };
+    };
+    await rate(rater, otherMovie, 3);
+    expect(await listed()).toEqual({ totalCount: 0, authors: [] });
+    await rate(rater, otherMovie, 3, 'Changed my mind, it is good.');
+    expect(await listed()).toEqual({ totalCount: 1, authors: [rater.id] });
+    await rate(rater, otherMovie, 3, null);
+    expect(await listed()).toEqual({ totalCount: 0, authors: [] });
   });
 });

@@ -25,8 +25,8 @@ async function succeed<T>(query: string, variables: Record<string, unknown>, use
   return result.data!;
 }
 
-const rate = (user: TestUser, movieId: string, rating: number) =>
-  succeed(`mutation($m: ID!, $r: Float!) { rateMovie(movieId: $m, rating: $r) { id } }`, { m: movieId, r: rating }, user);
+const rate = (user: TestUser, movieId: string, rating: number, comment: string | null = null) =>
+  succeed(`mutation($m: ID!, $r: Float!, $c: String) { rateMovie(movieId: $m, rating: $r, comment: $c) { id } }`, { m: movieId, r: rating, c: comment }, user);
 const react = (user: TestUser, movieId: string, reaction: 'LIKE' | 'DISLIKE') =>
   succeed(`mutation($m: ID!, $r: Reaction!) { reactToMovie(movieId: $m, reaction: $r) { id } }`, { m: movieId, r: reaction }, user);
 const exclude = (user: TestUser, movieId: string) => succeed(`mutation($m: ID!) { excludeFromRecommendations(movieId: $m) }`, { m: movieId }, user);
@@ -54,7 +54,8 @@ describe('privacy of a user\'s lists at the subgraph', () => {
     ownerMovies = [newMovieId(), newMovieId(), newMovieId()];
     await react(owner, ownerMovies[0]!, 'LIKE');
     await react(owner, ownerMovies[1]!, 'DISLIKE');
-    await rate(owner, ownerMovies[0]!, 4.5);
+    // written, so the review itself is public: the nested path below reaches its author through it
+    await rate(owner, ownerMovies[0]!, 4.5, 'A favourite.');
     await exclude(owner, ownerMovies[2]!);
   });
 
