@@ -1,7 +1,7 @@
-import { and, desc, eq, inArray, or, sql, type SQLWrapper } from 'drizzle-orm';
-import type { Database } from '@platform/shared';
+import { and, asc, desc, eq, gte, inArray, or, sql, type SQLWrapper } from 'drizzle-orm';
+import { appendEvents, createEvent, type Database, type EventEnvelope, type EventType } from '@platform/shared';
 import type { ReviewKey } from './review-key.ts';
-import { exclusions, movieStats, reactions, reviewHistory, reviews } from './tables.ts';
+import { exclusions, movieStats, outbox, reactions, reviewHistory, reviews } from './tables.ts';
 
 export type ReviewRow = typeof reviews.$inferSelect;
 export type MovieStatsRow = typeof movieStats.$inferSelect;
@@ -59,6 +59,14 @@ export interface ReactionChange {
   userId: string;
   movieId: number;
   reaction: ReactionKind;
+}
+
+/** An admin's request to put one user's reviews back as they were at `since`. */
+export interface RatingsRollback {
+  userId: string;
+  since: Date;
+  /** the admin, recorded in review_history and the events */
+  actorId: string;
 }
 
 /** A user and a movie: the key of a reaction or an exclusion. */
@@ -210,23 +218,10 @@ export function createReviewsData(db: Database) {
     async rate(change: RatingChange): Promise<ReviewRow> {
       return db.transaction(async (tx) => {
         const { before, after } = await upsertReview(tx, change);
-        await tx.insert(reviewHistory).values({
-          userId: change.userId,
-          movieId: change.movieId,
-          action: before ? 'UPDATE' : 'CREATE',
-          oldRatingHalves: before?.ratingHalves ?? null,
-          newRatingHalves: after.ratingHalves,
-          oldComment: before?.comment ?? null,
-          newComment: after.comment,
-          actorId: change.actorId,
-        });
+        await recordReviewChange(tx, before, after, { action: before ? 'UPDATE' : 'CREATE', actorId: change.actorId, reason: null });
         // Last, because it locks the movie's single stats row that every rater of the movie
         // needs: held from here to commit only.
-        await adjustStats(tx, change.movieId, {
-          ratingCount: before ? 0 : 1,
-          ratingHalvesSum: after.ratingHalves - (before?.ratingHalves ?? 0),
-          commentCount: writtenCount(after) - writtenCount(before),
-        });
+        await adjustStats(tx, change.movieId, reviewStatsDelta(before, after));
         return after;
       });
     },
@@ -244,30 +239,77 @@ export function createReviewsData(db: Database) {
           .where(and(eq(reviews.userId, deletion.userId), eq(reviews.movieId, deletion.movieId)))
           .returning();
         if (!deleted) return null;
-        await tx.insert(reviewHistory).values({
-          userId: deletion.userId,
-          movieId: deletion.movieId,
-          action: 'DELETE',
-          oldRatingHalves: deleted.ratingHalves,
-          newRatingHalves: null,
-          oldComment: deleted.comment,
-          newComment: null,
-          actorId: deletion.actorId,
-        });
-        await adjustStats(tx, deletion.movieId, {
-          ratingCount: -1,
-          ratingHalvesSum: -deleted.ratingHalves,
-          commentCount: -writtenCount(deleted),
-        });
+        await recordReviewChange(tx, deleted, null, { action: 'DELETE', actorId: deletion.actorId, reason: null });
+        await adjustStats(tx, deletion.movieId, reviewStatsDelta(deleted, null));
         return deleted;
+      });
+    },
+
+    /**
+     * Puts every review of one user that changed at or after `since` back to its state just
+     * before `since`, in one transaction: per movie, the earliest history row at/after `since`
+     * holds the values of that moment (old null: the review did not exist, so it is deleted).
+     * Each restored review gets a ROLLBACK history row and the same event as a normal edit, with
+     * the admin as actor; a review already in its old state is left alone. Returns how many
+     * reviews changed. Running it twice with the same `since` changes nothing the second time:
+     * the earliest row at/after `since` is still the one the first run read.
+     */
+    async rollbackRatings(rollback: RatingsRollback): Promise<number> {
+      return db.transaction(async (tx) => {
+        const targets = await tx
+          .selectDistinctOn([reviewHistory.movieId], {
+            movieId: reviewHistory.movieId,
+            ratingHalves: reviewHistory.oldRatingHalves,
+            comment: reviewHistory.oldComment,
+          })
+          .from(reviewHistory)
+          .where(and(eq(reviewHistory.userId, rollback.userId), gte(reviewHistory.at, rollback.since)))
+          .orderBy(asc(reviewHistory.movieId), asc(reviewHistory.at), asc(reviewHistory.id));
+        const reason = `rollback since ${rollback.since.toISOString()}`;
+        const deltas: { movieId: number; delta: StatsDelta }[] = [];
+        // In movie order (DISTINCT ON sorts by it), so two rollbacks lock rows in the same order.
+        for (const target of targets) {
+          const key = and(eq(reviews.userId, rollback.userId), eq(reviews.movieId, target.movieId));
+          const [current] = await tx.select().from(reviews).where(key).for('update');
+          if (target.ratingHalves === null) {
+            if (!current) continue; // created after `since` and already deleted again
+            const [deleted] = await tx.delete(reviews).where(key).returning();
+            if (!deleted) continue;
+            await recordReviewChange(tx, deleted, null, { action: 'ROLLBACK', actorId: rollback.actorId, reason });
+            deltas.push({ movieId: target.movieId, delta: reviewStatsDelta(deleted, null) });
+            continue;
+          }
+          if (current && current.ratingHalves === target.ratingHalves && current.comment === target.comment) continue;
+          const { before, after } = await upsertReview(tx, {
+            userId: rollback.userId,
+            movieId: target.movieId,
+            ratingHalves: target.ratingHalves,
+            comment: target.comment,
+            actorId: rollback.actorId,
+          });
+          await recordReviewChange(tx, before, after, { action: 'ROLLBACK', actorId: rollback.actorId, reason });
+          deltas.push({ movieId: target.movieId, delta: reviewStatsDelta(before, after) });
+        }
+        // Stats last (shared rows, see rate), in movie order like every other writer's single row.
+        for (const { movieId, delta } of deltas) await adjustStats(tx, movieId, delta);
+        return deltas.length;
       });
     },
 
     /** Sets a user's reaction to a movie and the movie's like/dislike counters in one transaction. */
     async react(change: ReactionChange): Promise<void> {
       await db.transaction(async (tx) => {
-        const before = await upsertReaction(tx, change);
-        if (before === change.reaction) return; // liking twice changes nothing
+        const { before, at } = await upsertReaction(tx, change);
+        if (at === null) return; // liking twice changes nothing, so it tells nobody anything
+        await appendReviewsEvents(tx, [
+          createEvent('reviews', 'reaction.set', {
+            userId: change.userId,
+            movieId: change.movieId,
+            reaction: change.reaction,
+            previousReaction: before,
+            at: at.toISOString(),
+          }),
+        ]);
         await adjustStats(tx, change.movieId, {
           likeCount: countOf('LIKE', change.reaction) - countOf('LIKE', before),
           dislikeCount: countOf('DISLIKE', change.reaction) - countOf('DISLIKE', before),
@@ -281,19 +323,34 @@ export function createReviewsData(db: Database) {
         const [deleted] = await tx
           .delete(reactions)
           .where(and(eq(reactions.userId, key.userId), eq(reactions.movieId, key.movieId)))
-          .returning({ reaction: reactions.reaction });
-        if (!deleted) return;
+          .returning({ reaction: reactions.reaction, at: sql`now()`.mapWith(reactions.createdAt) });
+        if (!deleted) return; // nothing to clear: no event
+        await appendReviewsEvents(tx, [
+          createEvent('reviews', 'reaction.cleared', { ...key, previousReaction: deleted.reaction, at: deleted.at.toISOString() }),
+        ]);
         await adjustStats(tx, key.movieId, { likeCount: -countOf('LIKE', deleted.reaction), dislikeCount: -countOf('DISLIKE', deleted.reaction) });
       });
     },
 
-    /** One statement (so one transaction); excluding an excluded movie again keeps its first time. */
+    /** Excluding an excluded movie again keeps its first time and emits no second event. */
     async exclude(key: UserMovie): Promise<void> {
-      await db.insert(exclusions).values(key).onConflictDoNothing();
+      await db.transaction(async (tx) => {
+        const [created] = await tx.insert(exclusions).values(key).onConflictDoNothing().returning({ at: exclusions.createdAt });
+        if (!created) return;
+        await appendReviewsEvents(tx, [createEvent('reviews', 'exclusion.set', { ...key, at: created.at.toISOString() })]);
+      });
     },
 
+    /** Including a movie that was not excluded changes nothing and emits nothing. */
     async include(key: UserMovie): Promise<void> {
-      await db.delete(exclusions).where(and(eq(exclusions.userId, key.userId), eq(exclusions.movieId, key.movieId)));
+      await db.transaction(async (tx) => {
+        const [deleted] = await tx
+          .delete(exclusions)
+          .where(and(eq(exclusions.userId, key.userId), eq(exclusions.movieId, key.movieId)))
+          .returning({ at: sql`now()`.mapWith(exclusions.createdAt) });
+        if (!deleted) return;
+        await appendReviewsEvents(tx, [createEvent('reviews', 'exclusion.cleared', { ...key, at: deleted.at.toISOString() })]);
+      });
     },
   };
 }
@@ -302,6 +359,70 @@ export type ReviewsData = ReturnType<typeof createReviewsData>;
 
 const countOf = (kind: ReactionKind, reaction: ReactionKind | null): number => (reaction === kind ? 1 : 0);
 const writtenCount = (review: ReviewRow | null): number => (review !== null && isWritten(review) ? 1 : 0);
+
+/** What a review going from `before` to `after` (null: absent) does to its movie's totals. */
+function reviewStatsDelta(before: ReviewRow | null, after: ReviewRow | null): StatsDelta {
+  return {
+    ratingCount: (after ? 1 : 0) - (before ? 1 : 0),
+    ratingHalvesSum: (after?.ratingHalves ?? 0) - (before?.ratingHalves ?? 0),
+    commentCount: writtenCount(after) - writtenCount(before),
+  };
+}
+
+/** Appends to this subgraph's outbox inside the caller's transaction (see shared/src/outbox.ts). */
+const appendReviewsEvents = (tx: Transaction, events: EventEnvelope<EventType>[]): Promise<void> => appendEvents(tx, outbox, 'reviews', events);
+
+/** Ratings travel in events as stars (0.5..5.0), as the API shows them, not as stored half-stars. */
+const stars = (halves: number): number => halves / 2;
+
+/**
+ * The history row and the event of one review change (`after` null: deleted), both inside the
+ * caller's transaction, so review_history, the outbox and the review never disagree. A deletion's
+ * `at` is the history row's (the transaction's time); an upsert's is the review's updated_at.
+ */
+async function recordReviewChange(
+  tx: Transaction,
+  before: ReviewRow | null,
+  after: ReviewRow | null,
+  how: { action: 'CREATE' | 'UPDATE' | 'DELETE' | 'ROLLBACK'; actorId: string; reason: string | null },
+): Promise<void> {
+  const review = after ?? before;
+  if (!review) return;
+  const [history] = await tx
+    .insert(reviewHistory)
+    .values({
+      userId: review.userId,
+      movieId: review.movieId,
+      action: how.action,
+      oldRatingHalves: before?.ratingHalves ?? null,
+      newRatingHalves: after?.ratingHalves ?? null,
+      oldComment: before?.comment ?? null,
+      newComment: after?.comment ?? null,
+      actorId: how.actorId,
+      reason: how.reason,
+    })
+    .returning({ at: reviewHistory.at });
+  const event = after
+    ? createEvent('reviews', 'review.upserted', {
+        userId: after.userId,
+        movieId: after.movieId,
+        rating: stars(after.ratingHalves),
+        hasComment: isWritten(after),
+        previousRating: before ? stars(before.ratingHalves) : null,
+        previousHasComment: before ? isWritten(before) : null,
+        actorId: how.actorId,
+        at: after.updatedAt.toISOString(),
+      })
+    : createEvent('reviews', 'review.deleted', {
+        userId: review.userId,
+        movieId: review.movieId,
+        previousRating: stars(review.ratingHalves),
+        previousHasComment: isWritten(review),
+        actorId: how.actorId,
+        at: (history?.at ?? new Date()).toISOString(),
+      });
+  await appendReviewsEvents(tx, [event]);
+}
 
 /** Attempts before giving up on a row that keeps being deleted and re-created under us. */
 const upsertAttempts = 3;
@@ -335,19 +456,24 @@ async function upsertReview(tx: Transaction, change: RatingChange): Promise<{ be
 
 /**
  * The reaction counterpart of upsertReview (same race-free pattern): returns the reaction
- * before the change, null when there was none. Repeating the current reaction writes nothing,
- * so its time stays the time it was first set.
+ * before the change, null when there was none, and when the new one was set (null when nothing
+ * changed). Repeating the current reaction writes nothing, so its time stays the time it was
+ * first set.
  */
-async function upsertReaction(tx: Transaction, change: ReactionChange): Promise<ReactionKind | null> {
+async function upsertReaction(tx: Transaction, change: ReactionChange): Promise<{ before: ReactionKind | null; at: Date | null }> {
   const sameReaction = and(eq(reactions.userId, change.userId), eq(reactions.movieId, change.movieId));
   for (let attempt = 1; attempt <= upsertAttempts; attempt += 1) {
-    const [created] = await tx.insert(reactions).values(change).onConflictDoNothing().returning({ userId: reactions.userId });
-    if (created) return null;
+    const [created] = await tx.insert(reactions).values(change).onConflictDoNothing().returning({ at: reactions.createdAt });
+    if (created) return { before: null, at: created.at };
     const [before] = await tx.select({ reaction: reactions.reaction }).from(reactions).where(sameReaction).for('update');
     if (!before) continue; // cleared between the two statements: insert again
-    if (before.reaction === change.reaction) return before.reaction;
-    await tx.update(reactions).set({ reaction: change.reaction, createdAt: sql`now()` }).where(sameReaction);
-    return before.reaction;
+    if (before.reaction === change.reaction) return { before: before.reaction, at: null };
+    const [updated] = await tx
+      .update(reactions)
+      .set({ reaction: change.reaction, createdAt: sql`now()` })
+      .where(sameReaction)
+      .returning({ at: reactions.createdAt });
+    return { before: before.reaction, at: updated?.at ?? new Date() };
   }
   throw new Error(`reaction to movie ${change.movieId} by user ${change.userId} kept changing concurrently`);
 }

@@ -1,24 +1,111 @@
-import { loadTypeDefs, type RunningServer } from '@platform/shared';
+import {
+  checkPostgres,
+  ConfigError,
+  connectPostgres,
+  connectRedis,
+  createLogger,
+  envReader,
+  loadTypeDefs,
+  startOutboxRelay,
+  streamOf,
+  type Redis,
+  type RunningServer,
+} from '@platform/shared';
 import { readPostgresSubgraphConfig, startPostgresSubgraph, type PostgresSubgraphOptions } from '@platform/shared/postgres-subgraph';
 import { createReviewsData } from './data.ts';
 import { createReviewsLoaders } from './loaders.ts';
 import { resolvers, type ReviewsContext } from './resolvers.ts';
+import { createWriteLimiter } from './write-limits.ts';
 
-export const readReviewsConfig = (env: Record<string, string | undefined> = process.env) => readPostgresSubgraphConfig(env, 4003);
-
-export function startReviewsSubgraph(
-  env: Record<string, string | undefined> = process.env,
-  options: PostgresSubgraphOptions = {},
-): Promise<RunningServer> {
-  return startPostgresSubgraph<ReviewsContext>({
-    name: 'reviews',
-    config: readReviewsConfig(env),
-    options,
-    typeDefs: loadTypeDefs(import.meta.url),
-    resolvers,
-    contextFor: (db) => {
-      const data = createReviewsData(db);
-      return (base) => ({ ...base, data, loaders: createReviewsLoaders(data, base.viewer?.id ?? null) });
+export function readReviewsConfig(env: Record<string, string | undefined> = process.env) {
+  const read = envReader(env);
+  return {
+    ...readPostgresSubgraphConfig(env, 4003),
+    redisUrl: read.url('REDIS_URL', ['redis:', 'rediss:'], 'redis://127.0.0.1:6379'),
+    writeLimits: {
+      perUserPerWindow: read.int('REVIEW_WRITES_PER_MINUTE_PER_USER', 60, { min: 1 }),
+      perAddressPerWindow: read.int('REVIEW_WRITES_PER_MINUTE_PER_ADDRESS', 300, { min: 1 }),
+      windowSeconds: 60,
     },
-  });
+  };
+}
+
+export interface ReviewsSubgraphOptions extends PostgresSubgraphOptions {
+  /** A Redis connection (relay and write limits) instead of one to REDIS_URL; the caller closes it. */
+  redis?: Redis;
+  /** The stream the relay publishes to (default `events:reviews`); tests use one of their own. */
+  eventStream?: string;
+  /** Prefix of the write-limit counters (default "reviews:write-limit:"); tests use one per server. */
+  writeLimitKeyPrefix?: string;
+}
+
+/** Fails start-up with one line naming REDIS_URL, instead of a subgraph whose writes all fail. */
+async function checkRedis(redis: Redis): Promise<void> {
+  try {
+    await redis.ping();
+  } catch (error) {
+    throw new ConfigError('REDIS_URL', `does not answer (${error instanceof Error ? error.message : String(error)}): start Redis there or fix the URL`);
+  }
+}
+
+/**
+ * The reviews subgraph plus the relay that publishes its outbox (review.*, reaction.*,
+ * exclusion.*) to `events:reviews`. The relay has a small pool of its own: its LISTEN connection
+ * is held for the process's life and must not take a slot from requests.
+ */
+export async function startReviewsSubgraph(
+  env: Record<string, string | undefined> = process.env,
+  options: ReviewsSubgraphOptions = {},
+): Promise<RunningServer> {
+  const config = readReviewsConfig(env);
+  const { redis: givenRedis, eventStream, writeLimitKeyPrefix, ...postgresOptions } = options;
+  const logger = createLogger('reviews', { level: config.logLevel });
+
+  // Released in reverse order of acquisition, on stop and on a failed start alike.
+  const releases: (() => Promise<void>)[] = [];
+  const releaseAll = async (): Promise<void> => {
+    for (const release of releases.splice(0).reverse()) {
+      await release().catch((error: unknown) => logger.warn('error while releasing a resource', { error: error instanceof Error ? error.message : String(error) }));
+    }
+  };
+
+  try {
+    const redis = givenRedis ?? connectRedis(config.redisUrl, { name: 'reviews', logger });
+    if (!givenRedis) {
+      releases.push(async () => {
+        // QUIT lets pending replies arrive; on a connection that never came up it would only wait.
+        if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+        else redis.disconnect();
+      });
+    }
+    await checkRedis(redis);
+    const writeLimiter = createWriteLimiter(redis, config.writeLimits, { keyPrefix: writeLimitKeyPrefix ?? 'reviews:write-limit:', logger });
+
+    const relayPostgres = connectPostgres(config.databaseUrl, { applicationName: 'reviews-outbox-relay', max: 2, logger });
+    releases.push(() => relayPostgres.close());
+    await checkPostgres(relayPostgres.pool);
+    const relay = await startOutboxRelay({ pool: relayPostgres.pool, schemaName: 'reviews', redis, stream: eventStream ?? streamOf('reviews'), logger });
+    releases.push(() => relay.stop());
+
+    const server = await startPostgresSubgraph<ReviewsContext>({
+      name: 'reviews',
+      config,
+      options: postgresOptions,
+      typeDefs: loadTypeDefs(import.meta.url),
+      resolvers,
+      contextFor: (db) => {
+        const data = createReviewsData(db);
+        return (base) => ({ ...base, data, writeLimiter, loaders: createReviewsLoaders(data, base.viewer?.id ?? null) });
+      },
+      checkReady: async () => {
+        await redis.ping();
+      },
+    });
+    // The server stops first: in-flight writes finish (and append their events) before the relay stops.
+    releases.push(() => server.stop());
+    return { ...server, stop: releaseAll };
+  } catch (error) {
+    await releaseAll();
+    throw error;
+  }
 }

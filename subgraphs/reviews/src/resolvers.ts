@@ -1,10 +1,11 @@
-import { DateTimeScalar, ErrorCode, pageSize, platformError, requireViewer, toConnection, type RequestContext, type Viewer } from '@platform/shared';
-import { parseNumericId } from '@platform/shared/ids';
+import { badInput, DateTimeScalar, ErrorCode, pageSize, platformError, requireAdmin, requireViewer, toConnection, type RequestContext, type Viewer } from '@platform/shared';
+import { isUuid, parseNumericId } from '@platform/shared/ids';
 import { isWritten, type MovieStatsRow, type PagedReaction, type ReactionKind, type ReviewRow, type ReviewsData } from './data.ts';
 import type { ReviewsLoaders } from './loaders.ts';
 import { parseMovieId, parseRatingInput } from './rating-input.ts';
 import { decodeReviewCursor, decodeUserListCursor, encodeReviewCursor, encodeUserListCursor } from './review-cursor.ts';
 import { decodeReviewId, encodeReviewId } from './review-key.ts';
+import type { WriteLimiter } from './write-limits.ts';
 
 // Authorization lives in schema.graphql (@signedIn on the mutations, @selfOrAdmin on a user's
 // reviews, reactions and excluded movies) and is enforced by wrapping these resolvers, on every
@@ -16,6 +17,7 @@ import { decodeReviewId, encodeReviewId } from './review-key.ts';
 export interface ReviewsContext extends RequestContext {
   data: ReviewsData;
   loaders: ReviewsLoaders;
+  writeLimiter: WriteLimiter;
 }
 
 /** A Movie as this subgraph knows it: only its id; every field here is computed from it. */
@@ -95,8 +97,37 @@ function myReactionOf(movie: MovieReference, context: ReviewsContext) {
 /** The caller of a mutation: `@signedIn` already refused anonymous callers; this names them. */
 const signedInViewer = (context: ReviewsContext): Viewer => requireViewer(context);
 
-async function rateMovie(args: { movieId: string; rating: number; comment?: string | null }, context: ReviewsContext) {
+/**
+ * The caller of a limited write (rateMovie, deleteReview, reactToMovie, clearReaction), counted
+ * against the per-user and per-address limits before anything else, once per field call (each
+ * alias is a call). A refused call throws RATE_LIMITED here, before its input is read or its
+ * transaction starts, so it writes nothing.
+ */
+async function limitedWriter(context: ReviewsContext): Promise<Viewer> {
   const viewer = signedInViewer(context);
+  await context.writeLimiter.take(viewer.id, context.clientAddress);
+  return viewer;
+}
+
+/**
+ * rollbackRatings (@admin): validates before any statement, so a bad call writes nothing. `since`
+ * in the future is refused rather than treated as "nothing to roll back": it is almost certainly
+ * a time-zone mistake the admin should see.
+ */
+async function rollbackRatings(args: { userId: string; since: Date }, context: ReviewsContext): Promise<number> {
+  const admin = requireAdmin(context);
+  if (!isUuid(args.userId)) throw badInput('userId', 'must be a user id (a UUID such as 0b9e6a52-2f63-4c4e-9a53-3c1e0f4b7d21)');
+  if (args.since.getTime() > Date.now()) {
+    throw badInput('since', `${args.since.toISOString()} is in the future; give the time the user's reviews should be restored to (now or earlier)`);
+  }
+  const changed = await context.data.rollbackRatings({ userId: args.userId, since: args.since, actorId: admin.id });
+  context.loaders.reviewCountByUser.clear(args.userId);
+  context.logger.info('ratings rolled back', { userId: args.userId, since: args.since.toISOString(), changed, adminId: admin.id });
+  return changed;
+}
+
+async function rateMovie(args: { movieId: string; rating: number; comment?: string | null }, context: ReviewsContext) {
+  const viewer = await limitedWriter(context);
   const rating = parseRatingInput(args);
   const review = await context.data.rate({ ...rating, userId: viewer.id, actorId: viewer.id });
   // Later fields of this same request (e.g. `rateMovie { movie { averageRating } }`) must see the change.
@@ -107,7 +138,7 @@ async function rateMovie(args: { movieId: string; rating: number; comment?: stri
 }
 
 async function deleteReview(args: { movieId: string }, context: ReviewsContext): Promise<boolean> {
-  const viewer = signedInViewer(context);
+  const viewer = await limitedWriter(context);
   const movieId = parseMovieId(args.movieId);
   const deleted = await context.data.deleteReview({ userId: viewer.id, movieId, actorId: viewer.id });
   if (!deleted) {
@@ -121,7 +152,7 @@ async function deleteReview(args: { movieId: string }, context: ReviewsContext):
 }
 
 async function reactToMovie(args: { movieId: string; reaction: ReactionKind }, context: ReviewsContext): Promise<MovieReference> {
-  const viewer = signedInViewer(context);
+  const viewer = await limitedWriter(context);
   const movieId = parseMovieId(args.movieId);
   await context.data.react({ userId: viewer.id, movieId, reaction: args.reaction });
   // `reactToMovie { likeCount myReaction }` in the same request must see the change.
@@ -133,7 +164,7 @@ async function reactToMovie(args: { movieId: string; reaction: ReactionKind }, c
 }
 
 async function clearReaction(args: { movieId: string }, context: ReviewsContext): Promise<MovieReference> {
-  const viewer = signedInViewer(context);
+  const viewer = await limitedWriter(context);
   const movieId = parseMovieId(args.movieId);
   await context.data.clearReaction({ userId: viewer.id, movieId });
   context.loaders.statsByMovie.clear(String(movieId));
@@ -199,5 +230,6 @@ export const resolvers = {
     clearReaction: (_: unknown, args: { movieId: string }, context: ReviewsContext) => clearReaction(args, context),
     excludeFromRecommendations: (_: unknown, args: { movieId: string }, context: ReviewsContext) => setExclusion(args, true, context),
     includeInRecommendations: (_: unknown, args: { movieId: string }, context: ReviewsContext) => setExclusion(args, false, context),
+    rollbackRatings: (_: unknown, args: { userId: string; since: Date }, context: ReviewsContext) => rollbackRatings(args, context),
   },
 };

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { bigint, bigserial, check, index, integer, pgSchema, primaryKey, smallint, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { outboxTable } from '@platform/shared/outbox';
 
 export const reviewsSchema = pgSchema('reviews');
 
@@ -92,3 +93,7 @@ export const reviewHistory = reviewsSchema.table(
   },
   (table) => [index('review_history_user_at_idx').on(table.userId, table.at)],
 );
+
+// Events of every write above (review.*, reaction.*, exclusion.*), appended in the write's own
+// transaction and copied to the `events:reviews` stream by the relay (see shared/src/outbox.ts).
+export const outbox = outboxTable(reviewsSchema);

@@ -1,5 +1,6 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { Redis } from 'ioredis';
 import { connectPostgres, type PostgresHandle, type Role, type RunningServer } from '@platform/shared';
 import { createTestTokens, graphqlClient, logPoolQueries, type GraphQLTestClient, type QueryLog, type TestTokens } from '@platform/shared/testing';
 import { migrateAll } from '../../../../scripts/lib/migrations.ts';
@@ -17,6 +18,11 @@ let queries: QueryLog;
 let tokens: TestTokens;
 let server: RunningServer;
 let graphql: GraphQLTestClient;
+let redis: Redis;
+// A stream and write-limit counters of this file's own, and limits this file never reaches.
+const run = randomUUID();
+const eventStream = `test:reviews-events:${run}`;
+const writeLimitKeyPrefix = `test:reviews-write-limit:${run}:`;
 
 beforeAll(async () => {
   scratch = await createScratchDatabase(serverUrl, 'reviews_it');
@@ -24,7 +30,17 @@ beforeAll(async () => {
   postgres = connectPostgres(scratch.url, { applicationName: 'reviews-test' });
   queries = logPoolQueries(postgres.pool);
   tokens = await createTestTokens();
-  server = await startReviewsSubgraph({ DATABASE_URL: scratch.url, PORT: '0', LOG_LEVEL: 'error' }, { postgres, verifier: tokens.verifier });
+  redis = new Redis(inject('services')?.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  server = await startReviewsSubgraph(
+    {
+      DATABASE_URL: scratch.url,
+      PORT: '0',
+      LOG_LEVEL: 'error',
+      REVIEW_WRITES_PER_MINUTE_PER_USER: '100000',
+      REVIEW_WRITES_PER_MINUTE_PER_ADDRESS: '100000',
+    },
+    { postgres, verifier: tokens.verifier, redis, eventStream, writeLimitKeyPrefix },
+  );
   graphql = graphqlClient(server.url);
 });
 
@@ -32,6 +48,10 @@ afterAll(async () => {
   await server?.stop();
   await postgres?.close();
   await scratch?.drop();
+  if (redis) {
+    await redis.del(eventStream, ...(await redis.keys(`${writeLimitKeyPrefix}*`)));
+    redis.disconnect();
+  }
 });
 
 const newMovieId = (): string => String(randomInt(1, 2 ** 40));
