@@ -95,6 +95,8 @@ export interface CommonConfig {
   jwtAudience: string;
   /** Where the users subgraph publishes its signing keys; every service verifies tokens against it. */
   jwksUrl: string;
+  /** Prefix of the event streams (`<prefix>:reviews`, ...); stacks sharing one Redis need distinct ones. */
+  eventStreamPrefix: string;
 }
 
 export function readCommonConfig(env: Env = process.env): CommonConfig {
@@ -104,5 +106,6 @@ export function readCommonConfig(env: Env = process.env): CommonConfig {
     jwtIssuer: read.string('JWT_ISSUER', 'movie-platform'),
     jwtAudience: read.string('JWT_AUDIENCE', 'movie-platform-api'),
     jwksUrl: read.url('JWKS_URL', ['http:', 'https:'], 'http://127.0.0.1:4001/.well-known/jwks.json'),
+    eventStreamPrefix: read.string('EVENT_STREAM_PREFIX', 'events'),
   };
 }

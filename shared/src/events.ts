@@ -68,7 +68,11 @@ export interface EventEnvelope<T extends EventType = EventType> {
 
 export type AnyEvent = { [T in EventType]: EventEnvelope<T> }[EventType];
 
-export const streamOf = (producer: Producer): string => `events:${producer}`;
+/**
+ * The Redis stream of one producer. The prefix (EVENT_STREAM_PREFIX, default "events") keeps
+ * several stacks sharing one Redis (tests, a second `npm start`) from reading each other's events.
+ */
+export const streamOf = (producer: Producer, prefix = 'events'): string => `${prefix}:${producer}`;
 
 export function createEvent<T extends EventType>(producer: Producer, type: T, payload: EventPayloads[T], occurredAt = new Date()): EventEnvelope<T> {
   return { id: randomUUID(), type, version: eventVersions[type], producer, occurredAt: occurredAt.toISOString(), payload };

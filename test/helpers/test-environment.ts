@@ -1,9 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
 import neo4j from 'neo4j-driver';
 import pg from 'pg';
+import { Redis } from 'ioredis';
 import { createScratchDatabase } from '../../scripts/lib/services.ts';
 import { migrateAll } from '../../scripts/lib/migrations.ts';
 import { startSupergraphStack, type SupergraphStack } from '../../scripts/lib/supergraph-stack.ts';
@@ -29,6 +31,8 @@ export interface TestEnvironment {
   signUp(prefix?: string): Promise<{ id: string; username: string; token: string }>;
   /** makes a user ADMIN directly in the database (as `npm run user:promote` does) and signs in again */
   promote(username: string, password?: string): Promise<string>;
+  /** this stack's event streams are `<prefix>:users|movies|reviews` */
+  eventStreamPrefix: string;
   sql<T extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<T[]>;
   stop(): Promise<void>;
 }
@@ -43,13 +47,20 @@ export async function startTestEnvironment(): Promise<TestEnvironment> {
   const scratch = await createScratchDatabase(services.databaseUrl, 'e2e');
   await migrateAll(scratch.url);
   const dataDir = mkdtempSync(join(tmpdir(), 'e2e-data-'));
+  const eventStreamPrefix = `e2e-events-${randomUUID()}`;
   const stack = await startSupergraphStack({
     services: { ...services, databaseUrl: scratch.url, neo4j: graph },
     dataDir,
     freePorts: true,
     // Every e2e stack shares the local Redis and calls from 127.0.0.1: a per-address login limit
     // would let one test file's failed logins throttle the next file.
-    extraEnv: { LOG_LEVEL: 'warn', LOGIN_MAX_FAILURES_PER_ADDRESS: '100000' },
+    extraEnv: {
+      LOG_LEVEL: 'warn',
+      LOGIN_MAX_FAILURES_PER_ADDRESS: '100000',
+      REVIEW_WRITES_PER_MINUTE_PER_ADDRESS: '100000',
+      // its own event streams: other stacks on the same Redis must not feed this one's consumers
+      EVENT_STREAM_PREFIX: eventStreamPrefix,
+    },
   });
   const pool = new pg.Pool({ connectionString: scratch.url, max: 2 });
 
@@ -98,8 +109,13 @@ export async function startTestEnvironment(): Promise<TestEnvironment> {
     async sql(text, values) {
       return (await pool.query(text, values)).rows;
     },
+    eventStreamPrefix,
     async stop() {
       await stack.stop();
+      const redis = new Redis(services.redisUrl);
+      const streams = await redis.keys(`${eventStreamPrefix}:*`);
+      if (streams.length > 0) await redis.del(...streams);
+      redis.disconnect();
       await pool.end();
       await scratch.drop();
       rmSync(dataDir, { recursive: true, force: true });

@@ -84,7 +84,7 @@ export async function startReviewsSubgraph(
     const relayPostgres = connectPostgres(config.databaseUrl, { applicationName: 'reviews-outbox-relay', max: 2, logger });
     releases.push(() => relayPostgres.close());
     await checkPostgres(relayPostgres.pool);
-    const relay = await startOutboxRelay({ pool: relayPostgres.pool, schemaName: 'reviews', redis, stream: eventStream ?? streamOf('reviews'), logger });
+    const relay = await startOutboxRelay({ pool: relayPostgres.pool, schemaName: 'reviews', redis, stream: eventStream ?? streamOf('reviews', config.eventStreamPrefix), logger });
     releases.push(() => relay.stop());
 
     const server = await startPostgresSubgraph<ReviewsContext>({
