@@ -1,25 +1,106 @@
-import { loadTypeDefs, type RunningServer } from '@platform/shared';
+import {
+  checkPostgres,
+  ConfigError,
+  connectPostgres,
+  connectRedis,
+  createLogger,
+  envReader,
+  loadTypeDefs,
+  type Redis,
+  type RunningServer,
+} from '@platform/shared';
 import { readPostgresSubgraphConfig, startPostgresSubgraph, type PostgresSubgraphOptions } from '@platform/shared/postgres-subgraph';
+import { analyticsStreamsFor, readGroupLag, startAnalyticsConsumer, streamList, type AnalyticsStreams } from './consumer.ts';
 import { createAnalyticsData } from './data.ts';
 import { resolvers, type AnalyticsContext } from './resolvers.ts';
 
-export const readAnalyticsConfig = (env: Record<string, string | undefined> = process.env) => readPostgresSubgraphConfig(env, 4005);
+export function readAnalyticsConfig(env: Record<string, string | undefined> = process.env) {
+  return {
+    ...readPostgresSubgraphConfig(env, 4005),
+    redisUrl: envReader(env).url('REDIS_URL', ['redis:', 'rediss:'], 'redis://127.0.0.1:6379'),
+  };
+}
 
-export function startAnalyticsSubgraph(
-  env: Record<string, string | undefined> = process.env,
-  options: PostgresSubgraphOptions = {},
-): Promise<RunningServer> {
-  return startPostgresSubgraph<AnalyticsContext>({
-    name: 'analytics',
-    config: readAnalyticsConfig(env),
-    options,
-    typeDefs: loadTypeDefs(import.meta.url),
-    resolvers,
-    // Few, cheap queries (one primary-key read per totals request): a small pool is plenty.
-    poolSize: 5,
-    contextFor: (db) => {
-      const data = createAnalyticsData(db);
-      return (base) => ({ ...base, data });
-    },
-  });
+export interface AnalyticsSubgraphOptions extends PostgresSubgraphOptions {
+  /** The streams the consumer reads (default `events:users`, `events:movies`, `events:reviews`); tests use their own. */
+  eventStreams?: Partial<AnalyticsStreams>;
+  /** The consumer's name within the `analytics` group; defaults to host and pid. */
+  consumerName?: string;
+}
+
+/** Fails start-up with one line naming REDIS_URL, instead of a read model that silently stops moving. */
+async function checkRedis(redis: Redis): Promise<void> {
+  try {
+    await redis.ping();
+  } catch (error) {
+    throw new ConfigError('REDIS_URL', `does not answer (${error instanceof Error ? error.message : String(error)}): start Redis there or fix the URL`);
+  }
+}
+
+/**
+ * The analytics subgraph plus the consumer that keeps its read model: it reads the users, movies
+ * and reviews event streams as the `analytics` consumer group. The consumer has a small pool of
+ * its own, so a burst of events never takes a connection from admin queries, and its own Redis
+ * connection, which it blocks on.
+ */
+export async function startAnalyticsSubgraph(env: Record<string, string | undefined> = process.env, options: AnalyticsSubgraphOptions = {}): Promise<RunningServer> {
+  const config = readAnalyticsConfig(env);
+  const { eventStreams, consumerName, ...postgresOptions } = options;
+  const streams: AnalyticsStreams = { ...analyticsStreamsFor(config.eventStreamPrefix), ...eventStreams };
+  const logger = createLogger('analytics', { level: config.logLevel });
+
+  // Released in reverse order of acquisition, on stop and on a failed start alike.
+  const releases: (() => Promise<void>)[] = [];
+  const releaseAll = async (): Promise<void> => {
+    for (const release of releases.splice(0).reverse()) {
+      await release().catch((error: unknown) => logger.warn('error while releasing a resource', { error: error instanceof Error ? error.message : String(error) }));
+    }
+  };
+
+  try {
+    const redis = connectRedis(config.redisUrl, { name: 'analytics-consumer', logger });
+    let consumerOwnsRedis = false;
+    releases.push(async () => {
+      // Once handed to the consumer, its stop() disconnects the connection.
+      if (!consumerOwnsRedis) redis.disconnect();
+    });
+    await checkRedis(redis);
+
+    // For eventLag: the consumer's own connection blocks in XREADGROUP.
+    const statusRedis = connectRedis(config.redisUrl, { name: 'analytics-status', logger });
+    releases.push(async () => statusRedis.disconnect());
+
+    const consumerPostgres = connectPostgres(config.databaseUrl, { applicationName: 'analytics-consumer', max: 2, logger });
+    releases.push(() => consumerPostgres.close());
+    await checkPostgres(consumerPostgres.pool);
+    const consumer = await startAnalyticsConsumer({
+      db: consumerPostgres.db,
+      redis,
+      streams,
+      logger,
+      ...(consumerName ? { consumerName } : {}),
+    });
+    consumerOwnsRedis = true;
+    releases.push(() => consumer.stop());
+
+    const server = await startPostgresSubgraph<AnalyticsContext>({
+      name: 'analytics',
+      config,
+      options: postgresOptions,
+      typeDefs: loadTypeDefs(import.meta.url),
+      resolvers,
+      // A handful of cheap reads per request (primary-key reads and short index scans).
+      poolSize: 5,
+      contextFor: (db) => {
+        const data = createAnalyticsData(db, { lag: () => readGroupLag(statusRedis, streamList(streams)) });
+        return (base) => ({ ...base, data });
+      },
+    });
+    // The server stops first: in-flight requests finish before the connections they use close.
+    releases.push(() => server.stop());
+    return { ...server, stop: releaseAll };
+  } catch (error) {
+    await releaseAll();
+    throw error;
+  }
 }

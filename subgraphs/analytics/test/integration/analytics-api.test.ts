@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
+import { Redis } from 'ioredis';
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { createTokenVerifier, type Role, type RunningServer } from '@platform/shared';
 import { createScratchDatabase } from '../../../../scripts/lib/services.ts';
 import { migrateAll } from '../../../../scripts/lib/migrations.ts';
 import { startAnalyticsSubgraph } from '../../src/index.ts';
 import { backfillAnalytics } from '../../src/backfill.ts';
+import type { AnalyticsStreams } from '../../src/consumer.ts';
 
 // The analytics subgraph over real HTTP and a real (scratch) PostgreSQL database, with access
 // tokens signed here by a key pair the test owns.
@@ -23,6 +25,8 @@ interface GraphQLResponse {
 let scratch: { url: string; drop(): Promise<void> };
 let server: RunningServer;
 let signingKey: CryptoKey;
+let eventStreams: AnalyticsStreams | undefined;
+const redisUrl = inject('services')?.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 async function tokenFor(role: Role): Promise<string> {
   return new SignJWT({ role })
@@ -83,15 +87,23 @@ beforeAll(async () => {
   await migrateAll(scratch.url);
   await insertSourceRows(scratch.url);
   await backfillAnalytics(scratch.url);
+  // Streams of its own: the consumer must not take events of the shared test Redis's real streams.
+  const prefix = `test:analytics-api:${randomUUID()}`;
+  eventStreams = { users: `${prefix}:users`, movies: `${prefix}:movies`, reviews: `${prefix}:reviews` };
   server = await startAnalyticsSubgraph(
-    { DATABASE_URL: scratch.url, PORT: '0', LOG_LEVEL: 'error', JWT_ISSUER: issuer, JWT_AUDIENCE: audience },
-    { verifier },
+    { DATABASE_URL: scratch.url, REDIS_URL: redisUrl, PORT: '0', LOG_LEVEL: 'error', JWT_ISSUER: issuer, JWT_AUDIENCE: audience },
+    { verifier, eventStreams },
   );
 });
 
 afterAll(async () => {
   await server?.stop();
   await scratch?.drop();
+  if (eventStreams) {
+    const redis = new Redis(redisUrl);
+    await redis.del(...Object.values(eventStreams));
+    redis.disconnect();
+  }
 });
 
 describe('analytics subgraph over HTTP', () => {
