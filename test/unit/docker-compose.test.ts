@@ -22,7 +22,7 @@ const COMMON_ENV = ['SERVICE', 'HOST', 'PORT', 'LOG_LEVEL', 'JWT_ISSUER', 'JWT_A
 /** Variables specific to each known subgraph; a subgraph not listed gets the generic checks only. */
 const SUBGRAPH_ENV: Record<string, readonly string[]> = {
   users: ['DATABASE_URL', 'REDIS_URL', 'JWT_KEYS_FILE', 'ACCESS_TOKEN_TTL_SECONDS'],
-  movies: ['DATABASE_URL'],
+  movies: ['DATABASE_URL', 'REDIS_URL'],
   reviews: ['DATABASE_URL', 'REDIS_URL'],
   recommendations: ['NEO4J_URI', 'NEO4J_USER', 'NEO4J_PASSWORD', 'REDIS_URL'],
   analytics: ['DATABASE_URL', 'REDIS_URL'],

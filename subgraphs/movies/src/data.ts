@@ -1,7 +1,7 @@
 import { and, arrayContains, arrayOverlaps, eq, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
 import type { Database } from '@platform/shared';
 import type { MovieFilter } from './listing.ts';
-import { afterPosition, orderByOf, positionOf, type CursorKey, type MovieOrdering } from './ordering.ts';
+import { afterPosition, keyColumnsOf, orderByOf, yearRangeOnSortKey, type CursorKey, type MovieOrdering } from './ordering.ts';
 import { searchMatch, useSearchThreshold } from './search.ts';
 import { movieCredits, movies, people } from './tables.ts';
 
@@ -9,7 +9,7 @@ import { movieCredits, movies, people } from './tables.ts';
 // per-request DataLoaders turn N entity references into one query.
 
 // Everything the API exposes; search_vector is large and internal, so it is never selected.
-const movieColumns = {
+export const movieColumns = {
   id: movies.id,
   title: movies.title,
   year: movies.year,
@@ -41,6 +41,8 @@ export interface MovieListingQuery {
   ordering: MovieOrdering;
   size: number;
   after: CursorKey[] | null;
+  /** false when the caller did not ask for totalCount: counting every match is the costly part of a listing */
+  withCount: boolean;
 }
 
 export interface ListedMovie extends MovieRow {
@@ -111,33 +113,90 @@ export function createMoviesData(db: Database) {
 
     /**
      * One page (plus one row, to tell whether another page follows) and the total number of
-     * matches. Without a search the two statements run in parallel; a search runs them in one
-     * transaction that carries its trigram threshold.
+     * matches. Without a search the page and the count run in parallel: the page of a listing is
+     * often an index scan that stops after a page, so it must not wait for a count of everything.
+     * A search runs in one transaction that carries its trigram threshold; on its first page the
+     * count comes with the page, since every match is read to be ranked anyway.
      */
-    async listMovies(query: MovieListingQuery): Promise<{ rows: ListedMovie[]; totalCount: number }> {
-      const matches = filterConditions(query.filter);
-      const page = (reader: Reader) =>
-        reader
-          .select({ ...movieColumns, position: positionOf(query.ordering) })
-          .from(movies)
-          .where(and(matches, query.after === null ? undefined : afterPosition(query.ordering, query.after)))
-          .orderBy(...orderByOf(query.ordering))
-          .limit(query.size + 1);
-      const count = async (reader: Reader) => {
-        const [row] = await reader.select({ count: sql<number>`count(*)::int` }).from(movies).where(matches);
-        return row?.count ?? 0;
-      };
-
+    async listMovies(query: MovieListingQuery): Promise<{ rows: ListedMovie[]; totalCount: number | null }> {
+      const statements = listingStatements(query);
       if (query.filter.search === null) {
-        const [rows, totalCount] = await Promise.all([page(db), count(db)]);
-        return { rows, totalCount };
+        const [rows, totalCount] = await Promise.all([statements.page(db), query.withCount ? countOf(statements.count(db)) : null]);
+        return { rows: rows.map(listed), totalCount };
       }
       return db.transaction(async (tx) => {
         await tx.execute(useSearchThreshold);
-        return { rows: await page(tx), totalCount: await count(tx) };
+        if (!query.withCount) return { rows: (await statements.page(tx)).map(listed), totalCount: null };
+        if (query.after === null) {
+          const counted = await statements.pageWithCount(tx);
+          return { rows: counted.map(({ totalCount: _totalCount, ...row }) => listed(row)), totalCount: counted[0]?.totalCount ?? 0 };
+        }
+        return { rows: (await statements.page(tx)).map(listed), totalCount: await countOf(statements.count(tx)) };
       });
     },
+
+    /**
+     * The statements listMovies sends for a query, for EXPLAIN (bench/search.ts). With
+     * searchThreshold, run `useSearchThreshold` in the same transaction first.
+     */
+    listingSql(query: MovieListingQuery): { statements: { label: string; sql: SqlText }[]; searchThreshold: boolean } {
+      const statements = listingStatements(query);
+      const searchThreshold = query.filter.search !== null;
+      if (!query.withCount) return { statements: [{ label: 'page', sql: statements.page(db).toSQL() }], searchThreshold };
+      if (searchThreshold && query.after === null) {
+        return { statements: [{ label: 'page with count', sql: statements.pageWithCount(db).toSQL() }], searchThreshold };
+      }
+      return {
+        statements: [
+          { label: 'page', sql: statements.page(db).toSQL() },
+          { label: 'count', sql: statements.count(db).toSQL() },
+        ],
+        searchThreshold,
+      };
+    },
   };
+
+  function listingStatements(query: MovieListingQuery) {
+    const matches = filterConditions(query.filter);
+    // Conditions on the order's keys, which its index can start from.
+    const pageBounds = and(
+      yearRangeOnSortKey(query.ordering, query.filter.yearFrom, query.filter.yearTo),
+      query.after === null ? undefined : afterPosition(query.ordering, query.after),
+    );
+    const pageColumns = { ...movieColumns, ...keyColumnsOf(query.ordering) };
+    return {
+      page: (reader: Reader) =>
+        reader
+          .select(pageColumns)
+          .from(movies)
+          .where(and(matches, pageBounds))
+          .orderBy(...orderByOf(query.ordering))
+          .limit(query.size + 1),
+      // The window counts every row that passed the WHERE clause, before ORDER BY and LIMIT.
+      pageWithCount: (reader: Reader) =>
+        reader
+          .select({ ...pageColumns, totalCount: sql<number>`count(*) over ()`.mapWith(Number) })
+          .from(movies)
+          .where(and(matches, pageBounds))
+          .orderBy(...orderByOf(query.ordering))
+          .limit(query.size + 1),
+      count: (reader: Reader) => reader.select({ count: sql<number>`count(*)::int` }).from(movies).where(matches),
+    };
+  }
+}
+
+function listed({ sortKey, tieBreaker, ...movie }: MovieRow & { sortKey: CursorKey; tieBreaker: CursorKey }): ListedMovie {
+  return { ...movie, position: [sortKey, tieBreaker] };
+}
+
+async function countOf(rows: PromiseLike<{ count: number }[]>): Promise<number> {
+  const [row] = await rows;
+  return row?.count ?? 0;
+}
+
+export interface SqlText {
+  sql: string;
+  params: unknown[];
 }
 
 export type MoviesData = ReturnType<typeof createMoviesData>;

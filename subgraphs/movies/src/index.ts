@@ -1,24 +1,109 @@
-import { loadTypeDefs, type RunningServer } from '@platform/shared';
+import {
+  checkPostgres,
+  ConfigError,
+  connectPostgres,
+  connectRedis,
+  createLogger,
+  envReader,
+  loadTypeDefs,
+  startOutboxRelay,
+  streamOf,
+  type PostgresHandle,
+  type Redis,
+  type RunningServer,
+} from '@platform/shared';
 import { readPostgresSubgraphConfig, startPostgresSubgraph, type PostgresSubgraphOptions } from '@platform/shared/postgres-subgraph';
+import { createCatalogWrites } from './catalog.ts';
 import { createMoviesData } from './data.ts';
-import { createMoviesLoaders } from './loaders.ts';
-import { resolvers, type MoviesContext } from './resolvers.ts';
+import { createMoviesContext, resolvers, type MoviesContext } from './resolvers.ts';
 
-export const readMoviesConfig = (env: Record<string, string | undefined> = process.env) => readPostgresSubgraphConfig(env, 4002);
+export function readMoviesConfig(env: Record<string, string | undefined> = process.env) {
+  const read = envReader(env);
+  return {
+    ...readPostgresSubgraphConfig(env, 4002),
+    /** A read replica of DATABASE_URL's database; searches, listings and lookups go there when set. */
+    databaseReadUrl: read.optionalUrl('DATABASE_READ_URL', ['postgres:', 'postgresql:']) ?? null,
+    redisUrl: read.url('REDIS_URL', ['redis:', 'rediss:'], 'redis://127.0.0.1:6379'),
+  };
+}
 
-export function startMoviesSubgraph(
-  env: Record<string, string | undefined> = process.env,
-  options: PostgresSubgraphOptions = {},
-): Promise<RunningServer> {
-  return startPostgresSubgraph<MoviesContext>({
-    name: 'movies',
-    config: readMoviesConfig(env),
-    options,
-    typeDefs: loadTypeDefs(import.meta.url),
-    resolvers,
-    contextFor: (db) => {
-      const data = createMoviesData(db);
-      return (base) => ({ ...base, data, loaders: createMoviesLoaders(data) });
-    },
-  });
+export interface MoviesSubgraphOptions extends PostgresSubgraphOptions {
+  /** A pool for reads instead of one to DATABASE_READ_URL (tests observe its queries); the caller closes it. */
+  readPostgres?: PostgresHandle;
+  /** A Redis connection for the outbox relay instead of one to REDIS_URL; the caller closes it. */
+  redis?: Redis;
+  /** The stream the relay publishes to (default `<EVENT_STREAM_PREFIX>:movies`); tests use one of their own. */
+  eventStream?: string;
+}
+
+/** Fails start-up with one line naming REDIS_URL, instead of a subgraph whose events never leave. */
+async function checkRedis(redis: Redis): Promise<void> {
+  try {
+    await redis.ping();
+  } catch (error) {
+    throw new ConfigError('REDIS_URL', `does not answer (${error instanceof Error ? error.message : String(error)}): start Redis there or fix the URL`);
+  }
+}
+
+/**
+ * The movies subgraph plus the relay that publishes its outbox (movie.created, movie.updated).
+ * The relay has a small pool of its own: its LISTEN connection is held for the process's life and
+ * must not take a slot from requests.
+ */
+export async function startMoviesSubgraph(env: Record<string, string | undefined> = process.env, options: MoviesSubgraphOptions = {}): Promise<RunningServer> {
+  const config = readMoviesConfig(env);
+  const { readPostgres: givenReadPostgres, redis: givenRedis, eventStream, ...postgresOptions } = options;
+  const logger = createLogger('movies', { level: config.logLevel });
+
+  // Released in reverse order of acquisition, on stop and on a failed start alike.
+  const releases: (() => Promise<void>)[] = [];
+  const releaseAll = async (): Promise<void> => {
+    for (const release of releases.splice(0).reverse()) {
+      await release().catch((error: unknown) => logger.warn('error while releasing a resource', { error: error instanceof Error ? error.message : String(error) }));
+    }
+  };
+
+  try {
+    const readPostgres =
+      givenReadPostgres ??
+      (config.databaseReadUrl === null ? null : connectPostgres(config.databaseReadUrl, { applicationName: 'movies-read', logger }));
+    if (readPostgres && !givenReadPostgres) releases.push(() => readPostgres.close());
+    if (readPostgres) await checkPostgres(readPostgres.pool, 'DATABASE_READ_URL');
+
+    const redis = givenRedis ?? connectRedis(config.redisUrl, { name: 'movies-outbox-relay', logger });
+    if (!givenRedis) {
+      releases.push(async () => {
+        // QUIT lets pending replies arrive; on a connection that never came up it would only wait.
+        if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+        else redis.disconnect();
+      });
+    }
+    await checkRedis(redis);
+
+    const relayPostgres = connectPostgres(config.databaseUrl, { applicationName: 'movies-outbox-relay', max: 2, logger });
+    releases.push(() => relayPostgres.close());
+    await checkPostgres(relayPostgres.pool);
+    const relay = await startOutboxRelay({ pool: relayPostgres.pool, schemaName: 'movies', redis, stream: eventStream ?? streamOf('movies', config.eventStreamPrefix), logger });
+    releases.push(() => relay.stop());
+
+    const server = await startPostgresSubgraph<MoviesContext>({
+      name: 'movies',
+      config,
+      options: postgresOptions,
+      typeDefs: loadTypeDefs(import.meta.url),
+      resolvers,
+      contextFor: (db) => {
+        const primary = createMoviesData(db);
+        const sources = { primary, replica: readPostgres ? createMoviesData(readPostgres.db) : primary, catalog: createCatalogWrites(db) };
+        return (base) => createMoviesContext(base, sources);
+      },
+    });
+    // The server stops first: in-flight writes finish (and append their events) before the relay stops.
+    releases.push(() => server.stop());
+    if (readPostgres) logger.info('reads go to the read replica (DATABASE_READ_URL)');
+    return { ...server, stop: releaseAll };
+  } catch (error) {
+    await releaseAll();
+    throw error;
+  }
 }

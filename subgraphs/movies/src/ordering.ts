@@ -1,4 +1,4 @@
-import { asc, desc, sql, type SQL } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import { badInput, decodeCursor, encodeCursor } from '@platform/shared';
 import { relevanceOf } from './search.ts';
 import { movies } from './tables.ts';
@@ -17,12 +17,12 @@ interface SortKey {
   type: KeyType;
 }
 
-/** A total order: keys compared left to right, all in one direction, the id last as tie-breaker. */
+/** A total order: the sort key, then the id as tie-breaker, both in one direction. */
 export interface MovieOrdering {
   /** The order actually applied (RELEVANCE without a search is TITLE); cursors carry it. */
   name: MovieSort;
   direction: 'asc' | 'desc';
-  keys: SortKey[];
+  keys: [sortKey: SortKey, tieBreaker: SortKey];
 }
 
 export type CursorKey = string | number;
@@ -36,6 +36,7 @@ const byTitle: MovieOrdering = {
   keys: [{ expression: sql`lower(${movies.title})`, type: 'text' }, idKey],
 };
 // Movies without a year come last in both directions; keyset comparisons cannot handle NULL.
+// Same expressions as the movies_newest_first_idx and movies_oldest_first_idx indexes.
 const newestFirst: MovieOrdering = {
   name: 'YEAR_DESC',
   direction: 'desc',
@@ -61,19 +62,47 @@ export function movieOrdering(sort: MovieSort, search: string | null): MovieOrde
   }
 }
 
+/**
+ * A year filter restated on the first key of a year order (`coalesce(year, …)`), so the index of
+ * that order can start at the range and stop after a page instead of walking past every newer
+ * (or older) movie. Implied by the plain year filter (a movie inside the range has a year, so its
+ * key is its year), it never changes which movies match.
+ */
+export function yearRangeOnSortKey(ordering: MovieOrdering, yearFrom: number | null, yearTo: number | null): SQL | undefined {
+  if (ordering.name !== 'YEAR_DESC' && ordering.name !== 'YEAR_ASC') return undefined;
+  const key = ordering.keys[0].expression;
+  const bounds = [yearFrom === null ? null : sql`${key} >= ${yearFrom}`, yearTo === null ? null : sql`${key} <= ${yearTo}`].filter((bound) => bound !== null);
+  return bounds.length === 0 ? undefined : sql.join(bounds, sql` and `);
+}
+
 const keyList = (ordering: MovieOrdering): SQL =>
   sql.join(
     ordering.keys.map((key) => key.expression),
     sql`, `,
   );
 
-export function orderByOf(ordering: MovieOrdering): SQL[] {
-  return ordering.keys.map((key) => (ordering.direction === 'asc' ? asc(key.expression) : desc(key.expression)));
+// The page query selects the keys as these columns and orders by the column names, so PostgreSQL
+// computes each key once per row (a relevance rank is the costly part of a search), and the
+// cursor gets the values exactly as PostgreSQL computed them (JS cannot reproduce lower() or
+// ts_rank). Ordering by an output column keeps its expression, so indexes still serve it.
+const keyColumnNames = ['sort_key', 'tie_breaker'] as const;
+
+/** The sort-key columns of a page query: a row's position is [sortKey, tieBreaker]. */
+export function keyColumnsOf(ordering: MovieOrdering) {
+  const [sortKey, tieBreaker] = ordering.keys;
+  return {
+    sortKey: sql<CursorKey>`${sortKey.expression}`.mapWith(parserOf(sortKey.type)).as(keyColumnNames[0]),
+    tieBreaker: sql<CursorKey>`${tieBreaker.expression}`.mapWith(parserOf(tieBreaker.type)).as(keyColumnNames[1]),
+  };
 }
 
-/** The row's sort-key values as PostgreSQL computed them (JS cannot reproduce lower() or ts_rank). */
-export function positionOf(ordering: MovieOrdering): SQL<CursorKey[]> {
-  return sql<CursorKey[]>`json_build_array(${keyList(ordering)})`;
+/** pg returns bigint as text (it may exceed 2^53); ids stay far below, and cursors check it. */
+function parserOf(type: KeyType): (value: unknown) => CursorKey {
+  return type === 'text' ? String : Number;
+}
+
+export function orderByOf(ordering: MovieOrdering): SQL[] {
+  return keyColumnNames.map((name) => sql`${sql.identifier(name)} ${sql.raw(ordering.direction)}`);
 }
 
 /** Rows strictly after a position: one row comparison, which a btree on the same keys can serve. */

@@ -1,5 +1,6 @@
 import { sql, type SQL } from 'drizzle-orm';
 import { bigint, customType, index, integer, pgSchema, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+import { outboxTable } from '@platform/shared/outbox';
 
 export const moviesSchema = pgSchema('movies');
 
@@ -35,6 +36,10 @@ export const movies = moviesSchema.table(
     index('movies_languages_idx').using('gin', table.languages),
     index('movies_year_idx').on(table.year),
     index('movies_title_idx').on(sql`lower(${table.title})`, table.id),
+    // The keys of the YEAR_DESC and YEAR_ASC orders (ordering.ts): a listing by year, and each of
+    // its next pages, is an index scan that stops after one page instead of a sort of every movie.
+    index('movies_newest_first_idx').on(sql`coalesce(${table.year}, 0)`, table.id),
+    index('movies_oldest_first_idx').on(sql`coalesce(${table.year}, 2147483647)`, table.id),
   ],
 );
 
@@ -59,3 +64,7 @@ export const movieCredits = moviesSchema.table(
   },
   (table) => [primaryKey({ columns: [table.movieId, table.role, table.personId] }), index('movie_credits_person_idx').on(table.personId, table.role)],
 );
+
+// movie.created / movie.updated, committed in the same transaction as the write that causes them;
+// the relay in this process copies them to the `events:movies` stream (see shared/src/outbox.ts).
+export const outbox = outboxTable(moviesSchema);

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { connectPostgres, type PostgresHandle, type RunningServer } from '@platform/shared';
 import { graphqlClient, logPoolQueries, type GraphQLTestClient, type QueryLog } from '@platform/shared/testing';
@@ -21,7 +22,11 @@ beforeAll(async () => {
   await migrateAll(scratch.url);
   postgres = connectPostgres(scratch.url, { applicationName: 'movies-test' });
   queries = logPoolQueries(postgres.pool);
-  server = await startMoviesSubgraph({ DATABASE_URL: scratch.url, PORT: '0', LOG_LEVEL: 'error' }, { postgres });
+  // This file writes no movie through the API, so the relay's stream stays empty; it is still one of its own.
+  server = await startMoviesSubgraph(
+    { DATABASE_URL: scratch.url, REDIS_URL: inject('services').redisUrl, PORT: '0', LOG_LEVEL: 'error' },
+    { postgres, eventStream: `test:movies-listing:${randomUUID()}` },
+  );
   graphql = graphqlClient(server.url);
 });
 
@@ -163,6 +168,37 @@ describe('movies listing', () => {
     expect(first.pageInfo).toMatchObject({ hasNextPage: true, hasPreviousPage: false });
   });
 
+  it('reports the total of all search matches on the first page (counted with it) and on later ones', async () => {
+    const genre = uniqueTag('nebula');
+    await insertMovies(postgres.db, Array.from({ length: 5 }, (_, index) => ({ title: `Nebula Drift ${index}`, genres: [genre] })));
+    const first = await listMovies({ filter: { search: 'nebula drift', genres: [genre] }, first: 2 });
+    const second = await listMovies({ filter: { search: 'nebula drift', genres: [genre] }, first: 2, after: first.pageInfo.endCursor });
+    const none = await listMovies({ filter: { search: 'nebula drift', genres: [uniqueTag('empty')] }, first: 2 });
+    expect([first.totalCount, second.totalCount, none.totalCount]).toEqual([5, 5, 0]);
+  });
+
+  it('counts the matches only when totalCount is asked for, also through a fragment', async () => {
+    const genre = uniqueTag('lazy');
+    await insertMovies(postgres.db, [{ title: 'Lazy One', genres: [genre] }, { title: 'Lazy Two', genres: [genre] }]);
+    const statements = logClientQueries(postgres.pool);
+    for (const search of [null, 'lazy']) {
+      const filter = { genres: [genre], ...(search ? { search } : {}) };
+      statements.length = 0;
+      const withoutCount = await graphql<{ movies: { edges: unknown[] } }>('query($filter: MovieFilter) { movies(filter: $filter) { edges { cursor } } }', { filter });
+      expect(withoutCount.data!.movies.edges).toHaveLength(2);
+      expect(statements.filter((text) => text.includes('from "movies"."movies"')).length, `search ${search}`).toBe(1);
+      expect(statements.filter((text) => /count\(\*\)/.test(text)), `search ${search}`).toEqual([]);
+
+      statements.length = 0;
+      const throughFragment = await graphql<{ movies: { totalCount: number } }>(
+        'query($filter: MovieFilter) { movies(filter: $filter) { ...Total } } fragment Total on MovieConnection { ... on MovieConnection { totalCount } }',
+        { filter },
+      );
+      expect(throughFragment.data!.movies.totalCount, `search ${search}`).toBe(2);
+      expect(statements.filter((text) => /count\(\*\)/.test(text)), `search ${search}`).toHaveLength(1);
+    }
+  });
+
   it('finds a movie by a title with a typo, and by a word of its overview', async () => {
     const [godfather, matrix, zanzibar] = await insertMovies(postgres.db, [
       { title: 'The Godfather', year: 1972, overview: 'The aging patriarch of an organized crime dynasty transfers control.' },
@@ -225,6 +261,26 @@ describe('movies listing', () => {
     expect(await idsFor({ personId: director })).toEqual([onlyB]);
     expect(await idsFor({ personId: actor })).toEqual([both]);
     expect(await idsFor({ genres: [a, b, d] })).toEqual([]);
+  });
+
+  it.each(['YEAR_DESC', 'YEAR_ASC'] as const)('pages through a year range sorted by %s, never including movies without a year', async (sort) => {
+    const genre = uniqueTag('decade');
+    const ids = await insertMovies(postgres.db, [
+      { title: 'Early', year: 1989, genres: [genre] },
+      { title: 'First', year: 1990, genres: [genre] },
+      { title: 'Middle A', year: 1995, genres: [genre] },
+      { title: 'Middle B', year: 1995, genres: [genre] },
+      { title: 'Last', year: 1999, genres: [genre] },
+      { title: 'Late', year: 2000, genres: [genre] },
+      { title: 'Undated', year: null, genres: [genre] },
+    ]);
+    const { nodes } = await walkAllPages({ filter: { genres: [genre], yearFrom: 1990, yearTo: 1999 }, sort }, 2);
+    expect(nodes.map((node) => node.id).sort()).toEqual(ids.slice(1, 5).sort());
+    expect(nodes).toEqual([...nodes].sort(comparatorFor(sort)));
+    const from = await walkAllPages({ filter: { genres: [genre], yearFrom: 1999 }, sort }, 2);
+    expect(from.nodes.map((node) => node.title).sort()).toEqual(['Last', 'Late']);
+    const until = await walkAllPages({ filter: { genres: [genre], yearTo: 0 }, sort }, 2);
+    expect(until.nodes).toEqual([]);
   });
 
   it('lists every genre once, alphabetically', async () => {
@@ -342,3 +398,25 @@ function comparatorFor(sort: 'TITLE' | 'YEAR_DESC' | 'YEAR_ASC' | 'RELEVANCE'): 
 }
 
 const compare = (x: string, y: string): number => (x < y ? -1 : x > y ? 1 : 0);
+
+/**
+ * Records the SQL of every statement any client of the pool runs from now on, transactions
+ * included (logPoolQueries sees only pool.query).
+ */
+function logClientQueries(pool: PostgresHandle['pool']): string[] {
+  const statements: string[] = [];
+  const wrapped = new WeakSet<object>();
+  pool.on('acquire', (client) => {
+    if (wrapped.has(client)) return;
+    wrapped.add(client);
+    // pg's query has many overloads; the wrapper forwards its arguments untouched and only reads the text.
+    const observed = client as unknown as { query: (...args: unknown[]) => unknown };
+    const original = observed.query.bind(client);
+    observed.query = (...args: unknown[]) => {
+      const [first] = args;
+      statements.push(typeof first === 'string' ? first : String((first as { text?: unknown } | undefined)?.text));
+      return original(...args);
+    };
+  });
+  return statements;
+}

@@ -1,0 +1,10 @@
+CREATE TABLE "movies"."outbox" (
+	"id" bigserial PRIMARY KEY NOT NULL,
+	"event_id" uuid NOT NULL,
+	"envelope" jsonb NOT NULL,
+	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"published_at" timestamp with time zone,
+	CONSTRAINT "outbox_event_id_unique" UNIQUE("event_id")
+);
+--> statement-breakpoint
+CREATE INDEX "movies_outbox_unpublished_idx" ON "movies"."outbox" USING btree ("id") WHERE "movies"."outbox"."published_at" is null;

@@ -1,0 +1,2 @@
+CREATE INDEX "movies_newest_first_idx" ON "movies"."movies" USING btree (coalesce("year", 0),"id");--> statement-breakpoint
+CREATE INDEX "movies_oldest_first_idx" ON "movies"."movies" USING btree (coalesce("year", 2147483647),"id");
