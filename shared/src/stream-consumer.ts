@@ -117,9 +117,9 @@ export async function startStreamConsumer(options: StreamConsumerOptions): Promi
         const hasPending = pending.some(([, items]) => items.length > 0);
         if (hasPending) {
           await process(pending);
-          backoffMs = 0;
           const still = await readOwnPending();
-          if (still.some(([, items]) => items.length > 0)) backoffMs = Math.min(Math.max(backoffMs * 2, 200), 5_000);
+          // Entries still pending mean a handler keeps failing: wait longer each round.
+          backoffMs = still.some(([, items]) => items.length > 0) ? Math.min(Math.max(backoffMs * 2, 200), 5_000) : 0;
           continue;
         }
         const fresh = (await redis.xreadgroup(

@@ -1,6 +1,7 @@
 import {
   ConfigError,
   connectNeo4j,
+  connectRedis,
   createLogger,
   createTokenVerifier,
   envReader,
@@ -9,17 +10,21 @@ import {
   startSubgraphServer,
   type Driver,
   type Logger,
+  type Redis,
   type RunningServer,
   type TokenVerifier,
 } from '@platform/shared';
+import { startGraphEventConsumer, type GraphEventConsumerOptions } from './event-consumer.ts';
+import { graphEventStreamsFor } from './graph-events.ts';
 import { ensureGraphSchema } from './graph.ts';
 import { isGraphAuthError, isGraphUnavailable } from './graph-errors.ts';
+import { readNeo4jSettings } from './neo4j-settings.ts';
 import { createLiveRecommender } from './live-recommender.ts';
 import { createRecommendationLoaders } from './loaders.ts';
 import type { Recommender } from './recommender.ts';
 import { resolvers, type RecommendationsContext } from './resolvers.ts';
 
-export const neo4jProtocols = ['bolt:', 'neo4j:', 'bolt+s:', 'neo4j+s:', 'bolt+ssc:', 'neo4j+ssc:'];
+export { neo4jProtocols } from './neo4j-settings.ts';
 
 export function readRecommendationsConfig(env: Record<string, string | undefined> = process.env) {
   const read = envReader(env);
@@ -27,11 +32,9 @@ export function readRecommendationsConfig(env: Record<string, string | undefined
     ...readCommonConfig(env),
     host: read.string('HOST', '127.0.0.1'),
     port: read.port('PORT', 4004),
-    neo4j: {
-      uri: read.url('NEO4J_URI', neo4jProtocols),
-      user: read.string('NEO4J_USER', 'neo4j'),
-      password: read.string('NEO4J_PASSWORD'),
-    },
+    neo4j: readNeo4jSettings(read),
+    /** The event streams the like-graph follows (reviews, movies, users). */
+    redisUrl: read.url('REDIS_URL', ['redis:', 'rediss:'], 'redis://127.0.0.1:6379'),
   };
 }
 
@@ -41,6 +44,20 @@ export interface RecommendationsStartOptions {
   /** Tests inject a verifier over a local key set; otherwise tokens are checked against JWKS_URL. */
   verifier?: TokenVerifier;
   logger?: Logger;
+  /**
+   * Overrides for the event consumer; tests give it streams of their own (the real ones are
+   * shared by every suite) and short waits.
+   */
+  events?: Partial<Omit<GraphEventConsumerOptions, 'redis' | 'driver' | 'logger' | 'isGraphReady'>>;
+}
+
+/** Fails start-up with one line naming REDIS_URL, like the other subgraphs: without it the graph would silently go stale. */
+async function checkRedis(redis: Redis): Promise<void> {
+  try {
+    await redis.ping();
+  } catch (error) {
+    throw new ConfigError('REDIS_URL', `does not answer (${error instanceof Error ? error.message : String(error)}): start Redis there or fix the URL`);
+  }
 }
 
 const schemaRetryMs = 5_000;
@@ -106,13 +123,43 @@ export async function startRecommendationsSubgraph(
   const logger = options.logger ?? createLogger('recommendations', { level: config.logLevel });
   const verifier =
     options.verifier ?? createTokenVerifier({ issuer: config.jwtIssuer, audience: config.jwtAudience, keys: config.jwksUrl });
-  const driver = connectNeo4j(config.neo4j);
-  const graph = prepareGraph(driver, config, logger);
-  let server: RunningServer;
+
+  // Released in reverse order of acquisition, on stop and on a failed start alike: the server
+  // stops taking requests, then the consumer finishes its transaction, then the driver closes.
+  const releases: (() => Promise<void>)[] = [];
+  const releaseAll = async (): Promise<void> => {
+    for (const release of releases.splice(0).reverse()) {
+      await release().catch((error: unknown) => logger.warn('error while releasing a resource', { error: error instanceof Error ? error.message : String(error) }));
+    }
+  };
+
   try {
+    const driver = connectNeo4j(config.neo4j);
+    releases.push(() => driver.close());
+    const graph = prepareGraph(driver, config, logger);
+    releases.push(async () => graph.stop());
     await graph.start();
+
+    // The consumer's connection blocks in XREADGROUP; it makes (and closes) a second one itself.
+    const redis = connectRedis(config.redisUrl, { name: 'recommendations-events', logger });
+    let consumerOwnsRedis = false;
+    releases.push(async () => {
+      if (!consumerOwnsRedis) redis.disconnect();
+    });
+    await checkRedis(redis);
+    const consumer = await startGraphEventConsumer({
+      streams: graphEventStreamsFor(config.eventStreamPrefix),
+      ...options.events,
+      redis,
+      driver,
+      logger,
+      isGraphReady: graph.isReady,
+    });
+    consumerOwnsRedis = true;
+    releases.push(() => consumer.stop());
+
     const recommender: Recommender = createLiveRecommender(driver, logger);
-    server = await startSubgraphServer<RecommendationsContext>({
+    const server = await startSubgraphServer<RecommendationsContext>({
       name: 'recommendations',
       typeDefs: loadTypeDefs(import.meta.url),
       resolvers,
@@ -120,23 +167,16 @@ export async function startRecommendationsSubgraph(
       port: config.port,
       logger,
       verifier,
-      createContext: (base) => ({ ...base, recommender, loaders: createRecommendationLoaders(recommender) }),
+      createContext: (base) => ({ ...base, recommender, loaders: createRecommendationLoaders(recommender), eventLag: () => consumer.lag() }),
       checkReady: async () => {
         if (!graph.isReady()) throw new Error('graph schema not ensured yet (Neo4j unreachable at start)');
         await driver.getServerInfo();
       },
     });
+    releases.push(() => server.stop());
+    return { ...server, stop: releaseAll };
   } catch (error) {
-    graph.stop();
-    await driver.close();
+    await releaseAll();
     throw error;
   }
-  return {
-    ...server,
-    stop: async () => {
-      graph.stop();
-      await server.stop();
-      await driver.close();
-    },
-  };
 }

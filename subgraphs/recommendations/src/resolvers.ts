@@ -1,4 +1,5 @@
-import { pageSize, requireViewer, type RequestContext } from '@platform/shared';
+import { pageSize, requireViewer, serviceUnavailable, type RequestContext } from '@platform/shared';
+import type { StreamLag } from './event-consumer.ts';
 import type { RecommendationLoaders } from './loaders.ts';
 import { movieReference, parseMovieId, type MovieReference } from './movie-ids.ts';
 import type { RecommendationSource, RecommendedMovie, Recommender } from './recommender.ts';
@@ -6,6 +7,8 @@ import type { RecommendationSource, RecommendedMovie, Recommender } from './reco
 export interface RecommendationsContext extends RequestContext {
   recommender: Recommender;
   loaders: RecommendationLoaders;
+  /** How far the like-graph is behind its event streams (the consumer's lag). */
+  eventLag(): Promise<StreamLag[]>;
 }
 
 export interface RecommendationResult {
@@ -33,6 +36,15 @@ export const resolvers = {
       const viewer = requireViewer(context);
       const limit = pageSize(args.first, defaultRecommendations, 'first');
       return (await context.recommender.forUser(viewer.id, limit)).map(toRecommendationResult);
+    },
+    // Admins only (@admin in the schema, enforced before this runs).
+    recommendationEventLag: async (_: unknown, _args: unknown, context: RecommendationsContext): Promise<StreamLag[]> => {
+      try {
+        return await context.eventLag();
+      } catch (error) {
+        context.logger.warn('could not read the event consumer lag', { error: error instanceof Error ? error.message : String(error) });
+        throw serviceUnavailable('The event stream service (Redis)');
+      }
     },
   },
   Movie: {

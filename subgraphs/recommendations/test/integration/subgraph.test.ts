@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLogger, type RunningServer } from '@platform/shared';
 import { createTestTokens, graphqlClient, type GraphQLTestClient, type TestTokens } from '@platform/shared/testing';
 import { upsertGraphMovies, upsertGraphRatings } from '../../src/graph.ts';
@@ -17,6 +19,22 @@ const similarQuery = `query($representations: [_Any!]!, $first: Int) {
   }
 }`;
 
+const redisUrl = inject('services').redisUrl;
+
+/** Streams of this test only: the real events:* streams are shared by every suite. */
+function testStreams(): string[] {
+  const tag = randomUUID();
+  return ['reviews', 'movies', 'users'].map((producer) => `test:recommendations:${tag}:${producer}`);
+}
+
+async function deleteStreams(streams: string[]): Promise<void> {
+  const redis = new Redis(redisUrl);
+  await redis.del(...streams, ...streams.map((stream) => `${stream}:dead`));
+  redis.disconnect();
+}
+
+const lagQuery = `{ recommendationEventLag { stream pending undelivered unacknowledged } }`;
+
 interface RecommendationJson {
   movie: { id: string };
   score: number;
@@ -30,13 +48,21 @@ describe('recommendations subgraph over HTTP', () => {
   let tokens: TestTokens;
   let graphql: GraphQLTestClient;
   const ids = uniqueIds();
+  const streams = testStreams();
 
   beforeAll(async () => {
     graph = await startTestGraph();
     tokens = await createTestTokens();
     server = await startRecommendationsSubgraph(
-      { NEO4J_URI: graph.settings.uri, NEO4J_USER: graph.settings.user, NEO4J_PASSWORD: graph.settings.password, PORT: '0', HOST: '127.0.0.1' },
-      { verifier: tokens.verifier, logger: quietLogger },
+      {
+        NEO4J_URI: graph.settings.uri,
+        NEO4J_USER: graph.settings.user,
+        NEO4J_PASSWORD: graph.settings.password,
+        REDIS_URL: redisUrl,
+        PORT: '0',
+        HOST: '127.0.0.1',
+      },
+      { verifier: tokens.verifier, logger: quietLogger, events: { streams } },
     );
     graphql = graphqlClient(server.url);
 
@@ -51,6 +77,7 @@ describe('recommendations subgraph over HTTP', () => {
   afterAll(async () => {
     await server?.stop();
     await graph?.stop();
+    await deleteStreams(streams);
   });
 
   it('recommends to the signed-in user, with the reason, never a movie they rated', async () => {
@@ -89,6 +116,17 @@ describe('recommendations subgraph over HTTP', () => {
     ]);
   });
 
+  it('shows admins how far the graph is behind each event stream, and nobody else', async () => {
+    const admin = await tokens.sign(ids.user('admin'), { role: 'ADMIN' });
+    const result = await graphql<{ recommendationEventLag: unknown[] }>(lagQuery, {}, { token: admin });
+    expect(result.errors).toBeUndefined();
+    expect(result.data?.recommendationEventLag).toEqual(streams.map((stream) => ({ stream, pending: 0, undelivered: 0, unacknowledged: 0 })));
+
+    const user = await tokens.sign(ids.user('viewer'));
+    expect((await graphql(lagQuery, {}, { token: user })).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect((await graphql(lagQuery, {})).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  });
+
   it('is ready', async () => {
     const response = await fetch(server.url.replace(/\/graphql$/, '/ready'));
     expect(response.status).toBe(200);
@@ -96,11 +134,19 @@ describe('recommendations subgraph over HTTP', () => {
 
   it('refuses to start with a password Neo4j rejects, naming the variables to check', async () => {
     const starting = startRecommendationsSubgraph(
-      { NEO4J_URI: graph.settings.uri, NEO4J_PASSWORD: 'wrong-password', PORT: '0' },
-      { verifier: tokens.verifier, logger: quietLogger },
+      { NEO4J_URI: graph.settings.uri, NEO4J_PASSWORD: 'wrong-password', REDIS_URL: redisUrl, PORT: '0' },
+      { verifier: tokens.verifier, logger: quietLogger, events: { streams } },
     );
     await expect(starting).rejects.toMatchObject({ name: 'ConfigError', variable: 'NEO4J_PASSWORD' });
     await expect(starting).rejects.toThrow(/NEO4J_USER "neo4j"\) was rejected by Neo4j/);
+  });
+
+  it('refuses to start when REDIS_URL does not answer, naming the variable', async () => {
+    const starting = startRecommendationsSubgraph(
+      { NEO4J_URI: graph.settings.uri, NEO4J_USER: graph.settings.user, NEO4J_PASSWORD: graph.settings.password, REDIS_URL: `redis://127.0.0.1:${await closedPort()}`, PORT: '0' },
+      { verifier: tokens.verifier, logger: quietLogger, events: { streams } },
+    );
+    await expect(starting).rejects.toMatchObject({ name: 'ConfigError', variable: 'REDIS_URL', message: expect.stringMatching(/^REDIS_URL does not answer .*start Redis there or fix the URL$/) });
   });
 });
 
@@ -120,18 +166,20 @@ describe('recommendations subgraph without Neo4j', () => {
   let server: RunningServer;
   let tokens: TestTokens;
   let graphql: GraphQLTestClient;
+  const streams = testStreams();
 
   beforeAll(async () => {
     tokens = await createTestTokens();
     server = await startRecommendationsSubgraph(
-      { NEO4J_URI: `bolt://127.0.0.1:${await closedPort()}`, NEO4J_PASSWORD: 'irrelevant-password', PORT: '0' },
-      { verifier: tokens.verifier, logger: quietLogger },
+      { NEO4J_URI: `bolt://127.0.0.1:${await closedPort()}`, NEO4J_PASSWORD: 'irrelevant-password', REDIS_URL: redisUrl, PORT: '0' },
+      { verifier: tokens.verifier, logger: quietLogger, events: { streams } },
     );
     graphql = graphqlClient(server.url);
   });
 
   afterAll(async () => {
     await server?.stop();
+    await deleteStreams(streams);
   });
 
   it('still starts, and answers SERVICE_UNAVAILABLE with a clear message instead of a masked 500', async () => {

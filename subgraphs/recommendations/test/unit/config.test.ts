@@ -10,6 +10,11 @@ describe('readRecommendationsConfig', () => {
     expect(config.port).toBe(4004);
     expect(config.host).toBe('127.0.0.1');
     expect(config.neo4j).toEqual({ uri: 'bolt://127.0.0.1:7687', user: 'neo4j', password: 'secret-password' });
+    expect(config.redisUrl).toBe('redis://127.0.0.1:6379');
+  });
+
+  it('reads REDIS_URL for the event streams', () => {
+    expect(readRecommendationsConfig({ ...base, REDIS_URL: 'rediss://cache:6380/2' }).redisUrl).toBe('rediss://cache:6380/2');
   });
 
   it('accepts neo4j:// routing URIs and their TLS variants', () => {
@@ -30,5 +35,6 @@ describe('readRecommendationsConfig', () => {
     expect(problem({ ...base, NEO4J_URI: 'http://127.0.0.1:7474' })).toMatch(/^NEO4J_URI must use bolt:/);
     expect(problem({ NEO4J_URI: base.NEO4J_URI })).toMatch(/^NEO4J_PASSWORD is required/);
     expect(problem({ ...base, PORT: 'eighty' })).toMatch(/^PORT must be a whole number/);
+    expect(problem({ ...base, REDIS_URL: 'http://cache:6379' })).toMatch(/^REDIS_URL must use redis: or rediss:/);
   });
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { GraphQLError } from 'graphql';
 import { createLogger, type Viewer } from '@platform/shared';
 import { createRecommendationLoaders } from '../../src/loaders.ts';
+import type { StreamLag } from '../../src/event-consumer.ts';
 import type { RecommendedMovie, Recommender } from '../../src/recommender.ts';
 import { resolvers, type RecommendationsContext } from '../../src/resolvers.ts';
 
@@ -22,7 +23,9 @@ function recordingRecommender() {
   return { recommender, calls };
 }
 
-function contextFor(recommender: Recommender, viewer: Viewer | null): RecommendationsContext {
+const sampleLag: StreamLag[] = [{ stream: 'events:reviews', pending: 3, undelivered: 1, unacknowledged: 2 }];
+
+function contextFor(recommender: Recommender, viewer: Viewer | null, eventLag: () => Promise<StreamLag[]> = async () => sampleLag): RecommendationsContext {
   return {
     viewer,
     requestId: 'test-request',
@@ -30,6 +33,7 @@ function contextFor(recommender: Recommender, viewer: Viewer | null): Recommenda
     logger: createLogger('test', { sink: () => {} }),
     recommender,
     loaders: createRecommendationLoaders(recommender),
+    eventLag,
   };
 }
 
@@ -106,5 +110,23 @@ describe('Movie.similarMovies', () => {
     const { recommender } = recordingRecommender();
     const error = await errorOf(resolvers.Movie.similarMovies({ id: 'x' }, { first: 500 }, contextFor(recommender, null)));
     expect(error.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'first' });
+  });
+});
+
+describe('Query.recommendationEventLag', () => {
+  // @admin is enforced by the schema directive (covered over HTTP in the integration tests).
+  it("returns the consumer's lag per stream", async () => {
+    const { recommender } = recordingRecommender();
+    expect(await resolvers.Query.recommendationEventLag(undefined, {}, contextFor(recommender, viewer))).toEqual(sampleLag);
+  });
+
+  it('answers SERVICE_UNAVAILABLE when Redis cannot be asked', async () => {
+    const { recommender } = recordingRecommender();
+    const failing = async (): Promise<StreamLag[]> => {
+      throw new Error('Connection is closed.');
+    };
+    const error = await errorOf(resolvers.Query.recommendationEventLag(undefined, {}, contextFor(recommender, viewer, failing)));
+    expect(error.extensions.code).toBe('SERVICE_UNAVAILABLE');
+    expect(error.message).toBe('The event stream service (Redis) is unavailable right now; retry in a few seconds');
   });
 });
