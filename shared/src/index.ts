@@ -18,3 +18,4 @@ export * from './jwks.ts';
 export * from './events.ts';
 export * from './outbox.ts';
 export * from './stream-consumer.ts';
+export * from './resources.ts';

@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { bigserial, index, jsonb, timestamp, uuid, type PgSchema } from 'drizzle-orm/pg-core';
 import type pg from 'pg';
 import type { Redis } from 'ioredis';
-import type { Database } from './postgres.ts';
+import { checkPostgres, connectPostgres, type Database } from './postgres.ts';
 import type { AnyEvent, EventEnvelope, EventType } from './events.ts';
 import type { Logger } from './logger.ts';
 
@@ -182,4 +182,31 @@ export async function applyOnce(db: Database, table: ProcessedEventsTable, event
     await apply(tx);
     return true;
   });
+}
+
+/**
+ * A producer subgraph's relay with a small pool of its own: its LISTEN connection is held for
+ * the process's life and must not take a slot from requests. stop() stops the relay, then the pool.
+ */
+export async function startProducerRelay(options: {
+  databaseUrl: string;
+  schemaName: string;
+  redis: Redis;
+  stream: string;
+  logger: Logger;
+}): Promise<{ stop(): Promise<void> }> {
+  const postgres = connectPostgres(options.databaseUrl, { applicationName: `${options.schemaName}-outbox-relay`, max: 2, logger: options.logger });
+  try {
+    await checkPostgres(postgres.pool);
+    const relay = await startOutboxRelay({ pool: postgres.pool, schemaName: options.schemaName, redis: options.redis, stream: options.stream, logger: options.logger });
+    return {
+      stop: async () => {
+        await relay.stop();
+        await postgres.close();
+      },
+    };
+  } catch (error) {
+    await postgres.close();
+    throw error;
+  }
 }

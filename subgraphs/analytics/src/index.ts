@@ -1,12 +1,12 @@
 import {
   checkPostgres,
-  ConfigError,
+  checkRedis,
   connectPostgres,
   connectRedis,
   createLogger,
+  createReleaseStack,
   envReader,
   loadTypeDefs,
-  type Redis,
   type RunningServer,
 } from '@platform/shared';
 import { readPostgresSubgraphConfig, startPostgresSubgraph, type PostgresSubgraphOptions } from '@platform/shared/postgres-subgraph';
@@ -28,14 +28,6 @@ export interface AnalyticsSubgraphOptions extends PostgresSubgraphOptions {
   consumerName?: string;
 }
 
-/** Fails start-up with one line naming REDIS_URL, instead of a read model that silently stops moving. */
-async function checkRedis(redis: Redis): Promise<void> {
-  try {
-    await redis.ping();
-  } catch (error) {
-    throw new ConfigError('REDIS_URL', `does not answer (${error instanceof Error ? error.message : String(error)}): start Redis there or fix the URL`);
-  }
-}
 
 /**
  * The analytics subgraph plus the consumer that keeps its read model: it reads the users, movies
@@ -49,13 +41,7 @@ export async function startAnalyticsSubgraph(env: Record<string, string | undefi
   const streams: AnalyticsStreams = { ...analyticsStreamsFor(config.eventStreamPrefix), ...eventStreams };
   const logger = createLogger('analytics', { level: config.logLevel });
 
-  // Released in reverse order of acquisition, on stop and on a failed start alike.
-  const releases: (() => Promise<void>)[] = [];
-  const releaseAll = async (): Promise<void> => {
-    for (const release of releases.splice(0).reverse()) {
-      await release().catch((error: unknown) => logger.warn('error while releasing a resource', { error: error instanceof Error ? error.message : String(error) }));
-    }
-  };
+  const releases = createReleaseStack(logger);
 
   try {
     const redis = connectRedis(config.redisUrl, { name: 'analytics-consumer', logger });
@@ -98,9 +84,9 @@ export async function startAnalyticsSubgraph(env: Record<string, string | undefi
     });
     // The server stops first: in-flight requests finish before the connections they use close.
     releases.push(() => server.stop());
-    return { ...server, stop: releaseAll };
+    return { ...server, stop: releases.releaseAll };
   } catch (error) {
-    await releaseAll();
+    await releases.releaseAll();
     throw error;
   }
 }

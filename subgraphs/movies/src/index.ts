@@ -1,16 +1,18 @@
 import {
   checkPostgres,
-  ConfigError,
+  checkRedis,
+  closeRedis,
   connectPostgres,
   connectRedis,
   createLogger,
+  createReleaseStack,
   envReader,
   loadTypeDefs,
-  startOutboxRelay,
-  streamOf,
   type PostgresHandle,
   type Redis,
   type RunningServer,
+  startProducerRelay,
+  streamOf,
 } from '@platform/shared';
 import { readPostgresSubgraphConfig, startPostgresSubgraph, type PostgresSubgraphOptions } from '@platform/shared/postgres-subgraph';
 import { createCatalogWrites } from './catalog.ts';
@@ -36,14 +38,6 @@ export interface MoviesSubgraphOptions extends PostgresSubgraphOptions {
   eventStream?: string;
 }
 
-/** Fails start-up with one line naming REDIS_URL, instead of a subgraph whose events never leave. */
-async function checkRedis(redis: Redis): Promise<void> {
-  try {
-    await redis.ping();
-  } catch (error) {
-    throw new ConfigError('REDIS_URL', `does not answer (${error instanceof Error ? error.message : String(error)}): start Redis there or fix the URL`);
-  }
-}
 
 /**
  * The movies subgraph plus the relay that publishes its outbox (movie.created, movie.updated).
@@ -55,13 +49,7 @@ export async function startMoviesSubgraph(env: Record<string, string | undefined
   const { readPostgres: givenReadPostgres, redis: givenRedis, eventStream, ...postgresOptions } = options;
   const logger = createLogger('movies', { level: config.logLevel });
 
-  // Released in reverse order of acquisition, on stop and on a failed start alike.
-  const releases: (() => Promise<void>)[] = [];
-  const releaseAll = async (): Promise<void> => {
-    for (const release of releases.splice(0).reverse()) {
-      await release().catch((error: unknown) => logger.warn('error while releasing a resource', { error: error instanceof Error ? error.message : String(error) }));
-    }
-  };
+  const releases = createReleaseStack(logger);
 
   try {
     const readPostgres =
@@ -72,18 +60,11 @@ export async function startMoviesSubgraph(env: Record<string, string | undefined
 
     const redis = givenRedis ?? connectRedis(config.redisUrl, { name: 'movies-outbox-relay', logger });
     if (!givenRedis) {
-      releases.push(async () => {
-        // QUIT lets pending replies arrive; on a connection that never came up it would only wait.
-        if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
-        else redis.disconnect();
-      });
+      releases.push(() => closeRedis(redis));
     }
     await checkRedis(redis);
 
-    const relayPostgres = connectPostgres(config.databaseUrl, { applicationName: 'movies-outbox-relay', max: 2, logger });
-    releases.push(() => relayPostgres.close());
-    await checkPostgres(relayPostgres.pool);
-    const relay = await startOutboxRelay({ pool: relayPostgres.pool, schemaName: 'movies', redis, stream: eventStream ?? streamOf('movies', config.eventStreamPrefix), logger });
+    const relay = await startProducerRelay({ databaseUrl: config.databaseUrl, schemaName: 'movies', redis, stream: eventStream ?? streamOf('movies', config.eventStreamPrefix), logger });
     releases.push(() => relay.stop());
 
     const server = await startPostgresSubgraph<MoviesContext>({
@@ -101,9 +82,9 @@ export async function startMoviesSubgraph(env: Record<string, string | undefined
     // The server stops first: in-flight writes finish (and append their events) before the relay stops.
     releases.push(() => server.stop());
     if (readPostgres) logger.info('reads go to the read replica (DATABASE_READ_URL)');
-    return { ...server, stop: releaseAll };
+    return { ...server, stop: releases.releaseAll };
   } catch (error) {
-    await releaseAll();
+    await releases.releaseAll();
     throw error;
   }
 }

@@ -1,4 +1,5 @@
 import {
+  checkRedis,
   ConfigError,
   connectNeo4j,
   connectRedis,
@@ -10,7 +11,6 @@ import {
   startSubgraphServer,
   type Driver,
   type Logger,
-  type Redis,
   type RunningServer,
   type TokenVerifier,
 } from '@platform/shared';
@@ -51,14 +51,6 @@ export interface RecommendationsStartOptions {
   events?: Partial<Omit<GraphEventConsumerOptions, 'redis' | 'driver' | 'logger' | 'isGraphReady'>>;
 }
 
-/** Fails start-up with one line naming REDIS_URL, like the other subgraphs: without it the graph would silently go stale. */
-async function checkRedis(redis: Redis): Promise<void> {
-  try {
-    await redis.ping();
-  } catch (error) {
-    throw new ConfigError('REDIS_URL', `does not answer (${error instanceof Error ? error.message : String(error)}): start Redis there or fix the URL`);
-  }
-}
 
 const schemaRetryMs = 5_000;
 

@@ -1,15 +1,15 @@
 import {
-  checkPostgres,
-  ConfigError,
-  connectPostgres,
+  checkRedis,
+  closeRedis,
   connectRedis,
   createLogger,
+  createReleaseStack,
   envReader,
   loadTypeDefs,
-  startOutboxRelay,
-  streamOf,
   type Redis,
   type RunningServer,
+  startProducerRelay,
+  streamOf,
 } from '@platform/shared';
 import { readPostgresSubgraphConfig, startPostgresSubgraph, type PostgresSubgraphOptions } from '@platform/shared/postgres-subgraph';
 import { createReviewsData } from './data.ts';
@@ -39,14 +39,6 @@ export interface ReviewsSubgraphOptions extends PostgresSubgraphOptions {
   writeLimitKeyPrefix?: string;
 }
 
-/** Fails start-up with one line naming REDIS_URL, instead of a subgraph whose writes all fail. */
-async function checkRedis(redis: Redis): Promise<void> {
-  try {
-    await redis.ping();
-  } catch (error) {
-    throw new ConfigError('REDIS_URL', `does not answer (${error instanceof Error ? error.message : String(error)}): start Redis there or fix the URL`);
-  }
-}
 
 /**
  * The reviews subgraph plus the relay that publishes its outbox (review.*, reaction.*,
@@ -61,30 +53,17 @@ export async function startReviewsSubgraph(
   const { redis: givenRedis, eventStream, writeLimitKeyPrefix, ...postgresOptions } = options;
   const logger = createLogger('reviews', { level: config.logLevel });
 
-  // Released in reverse order of acquisition, on stop and on a failed start alike.
-  const releases: (() => Promise<void>)[] = [];
-  const releaseAll = async (): Promise<void> => {
-    for (const release of releases.splice(0).reverse()) {
-      await release().catch((error: unknown) => logger.warn('error while releasing a resource', { error: error instanceof Error ? error.message : String(error) }));
-    }
-  };
+  const releases = createReleaseStack(logger);
 
   try {
     const redis = givenRedis ?? connectRedis(config.redisUrl, { name: 'reviews', logger });
     if (!givenRedis) {
-      releases.push(async () => {
-        // QUIT lets pending replies arrive; on a connection that never came up it would only wait.
-        if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
-        else redis.disconnect();
-      });
+      releases.push(() => closeRedis(redis));
     }
     await checkRedis(redis);
     const writeLimiter = createWriteLimiter(redis, config.writeLimits, { keyPrefix: writeLimitKeyPrefix ?? 'reviews:write-limit:', logger });
 
-    const relayPostgres = connectPostgres(config.databaseUrl, { applicationName: 'reviews-outbox-relay', max: 2, logger });
-    releases.push(() => relayPostgres.close());
-    await checkPostgres(relayPostgres.pool);
-    const relay = await startOutboxRelay({ pool: relayPostgres.pool, schemaName: 'reviews', redis, stream: eventStream ?? streamOf('reviews', config.eventStreamPrefix), logger });
+    const relay = await startProducerRelay({ databaseUrl: config.databaseUrl, schemaName: 'reviews', redis, stream: eventStream ?? streamOf('reviews', config.eventStreamPrefix), logger });
     releases.push(() => relay.stop());
 
     const server = await startPostgresSubgraph<ReviewsContext>({
@@ -103,9 +82,9 @@ export async function startReviewsSubgraph(
     });
     // The server stops first: in-flight writes finish (and append their events) before the relay stops.
     releases.push(() => server.stop());
-    return { ...server, stop: releaseAll };
+    return { ...server, stop: releases.releaseAll };
   } catch (error) {
-    await releaseAll();
+    await releases.releaseAll();
     throw error;
   }
 }
