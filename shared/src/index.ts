@@ -19,3 +19,4 @@ export * from './events.ts';
 export * from './outbox.ts';
 export * from './stream-consumer.ts';
 export * from './resources.ts';
+export * from './rate-limit.ts';

@@ -1,6 +1,4 @@
-import { createHash } from 'node:crypto';
-import { isIP } from 'node:net';
-import { rateLimited, serviceUnavailable, type Logger, type Redis } from '@platform/shared';
+import { clientAddressKey, serviceUnavailable, takeFromWindows, type Logger, type Redis } from '@platform/shared';
 
 // Password guessing is limited by two fixed-window counters in Redis: failed sign-ins per
 // username (protects one account from a distributed guesser) and per client address (stops one
@@ -15,15 +13,8 @@ import { rateLimited, serviceUnavailable, type Logger, type Redis } from '@platf
 // Redis being unreachable fails closed (SERVICE_UNAVAILABLE): without the counters, sign-in would
 // be open to unlimited guessing.
 
-/**
- * The counter name for a client address (the request context's: the gateway's x-forwarded-for,
- * else the socket peer). "::ffff:10.0.0.1" and "10.0.0.1" are one client. Anything that is not an
- * address (a forged header) is hashed, so a caller cannot make the key arbitrarily long.
- */
-export function throttleAddress(clientAddress: string): string {
-  const address = (/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(clientAddress)?.[1] ?? clientAddress).toLowerCase();
-  return isIP(address) ? address : `other-${createHash('sha256').update(address).digest('hex').slice(0, 32)}`;
-}
+/** The counter name of a client address (see shared's clientAddressKey). */
+export const throttleAddress = clientAddressKey;
 
 export interface LoginThrottleSettings {
   maxFailuresPerUsername: number;
@@ -44,28 +35,6 @@ export interface LoginThrottle {
   succeeded(attempt: LoginAttempt): Promise<void>;
 }
 
-// KEYS: the counters; ARGV[1]: window seconds; ARGV[1 + i]: the limit of KEYS[i].
-// Returns {0, 0} after counting the attempt on every key, or {i, ms} when KEYS[i] is at its limit
-// (ms: until that window ends). Checking before counting keeps rejected attempts from counting.
-const beginScript = `
-for i, key in ipairs(KEYS) do
-  local count = tonumber(redis.call('GET', key) or '0')
-  if count >= tonumber(ARGV[i + 1]) then
-    local remaining = redis.call('PTTL', key)
-    if remaining < 0 then
-      -- a counter without expiry would block forever: give it the window it should have had
-      redis.call('EXPIRE', key, ARGV[1])
-      remaining = tonumber(ARGV[1]) * 1000
-    end
-    return {i, remaining}
-  end
-end
-for _, key in ipairs(KEYS) do
-  if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, ARGV[1]) end
-end
-return {0, 0}
-`;
-
 // Decrements only a live counter: a plain DECR on a key that just expired would create one
 // without an expiry, holding -1 forever.
 const uncountScript = `
@@ -81,17 +50,6 @@ export function createLoginThrottle(
   const usernameKey = (username: string) => `${options.keyPrefix}username:${username}`;
   const addressKey = (address: string) => `${options.keyPrefix}address:${address}`;
 
-  const guarded = async <T>(work: () => Promise<T>): Promise<T> => {
-    try {
-      return await work();
-    } catch (error) {
-      options.logger.error('login throttle: redis failed; refusing sign-ins until it answers', {
-        error: error instanceof Error ? error.message : String(error),
-      });
-      throw serviceUnavailable('Sign-in');
-    }
-  };
-
   return {
     async begin(attempt) {
       const counters = [
@@ -100,16 +58,12 @@ export function createLoginThrottle(
           : [{ key: usernameKey(attempt.username), limit: settings.maxFailuresPerUsername, what: 'failed sign-ins for this username' }]),
         { key: addressKey(attempt.address), limit: settings.maxFailuresPerAddress, what: 'failed sign-ins from your address' },
       ];
-      const answer = await guarded(() =>
-        redis.eval(beginScript, counters.length, ...counters.map((counter) => counter.key), settings.windowSeconds, ...counters.map((counter) => counter.limit)),
-      );
-      const [index, remainingMs] = Array.isArray(answer) ? answer.map(Number) : [NaN, NaN];
-      if (index === 0) return;
-      const counter = index === undefined ? undefined : counters[index - 1];
-      if (!counter || remainingMs === undefined || Number.isNaN(remainingMs)) {
-        throw new Error(`login throttle: unexpected answer from redis: ${JSON.stringify(answer)}`);
-      }
-      throw rateLimited(Math.max(1, Math.ceil(remainingMs / 1000)), counter.what);
+      await takeFromWindows(redis, counters, settings.windowSeconds, (error) => {
+        options.logger.error('login throttle: redis failed; refusing sign-ins until it answers', {
+          error: error instanceof Error ? error.message : String(error),
+        });
+        return serviceUnavailable('Sign-in');
+      });
     },
 
     // Bookkeeping only: the password was right, so a Redis failure here is logged, not answered
