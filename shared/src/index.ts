@@ -20,3 +20,4 @@ export * from './outbox.ts';
 export * from './stream-consumer.ts';
 export * from './resources.ts';
 export * from './rate-limit.ts';
+export * from './live.ts';
