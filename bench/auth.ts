@@ -62,7 +62,9 @@ try {
 
   // 1. login over HTTP
   const server = await startUsersSubgraph(
-    { DATABASE_URL: database.url, REDIS_URL: services.redisUrl, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'error' },
+    // Its own event-stream prefix: the sign-ups' user.registered events must not reach the
+    // consumers of a stack running on the same Redis (the few entries stay under bench-auth-*).
+    { DATABASE_URL: database.url, REDIS_URL: services.redisUrl, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'error', EVENT_STREAM_PREFIX: `bench-auth-${randomUUID()}` },
     { loginThrottleKeyPrefix: `bench-auth:${randomUUID()}:` },
   );
   try {

@@ -18,6 +18,14 @@ const database = await createScratchDatabase(services.databaseUrl, 'bench_rate')
 await migrateAll(database.url);
 const redis = new Redis(services.redisUrl);
 const stream = `bench:reviews:${randomUUID()}`;
+// The movies rated below (ids 1..500) must be known to the reviews subgraph, as the movies
+// stream or the dataset loader would have made them; its movies stream is the bench's own.
+const movieStream = `bench:movies:${randomUUID()}`;
+{
+  const seed = new pg.Pool({ connectionString: database.url, max: 1 });
+  await seed.query('INSERT INTO reviews.known_movies (movie_id) SELECT generate_series(1, 500)');
+  await seed.end();
+}
 const tokens = await createTestTokens();
 const server = await startReviewsSubgraph(
   {
@@ -28,7 +36,7 @@ const server = await startReviewsSubgraph(
     REVIEW_WRITES_PER_MINUTE_PER_USER: '1000000',
     REVIEW_WRITES_PER_MINUTE_PER_ADDRESS: '1000000',
   },
-  { verifier: tokens.verifier, eventStream: stream, writeLimitKeyPrefix: `bench:${randomUUID()}:` },
+  { verifier: tokens.verifier, eventStream: stream, movieEventStream: movieStream, writeLimitKeyPrefix: `bench:${randomUUID()}:` },
 );
 
 const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
@@ -91,7 +99,7 @@ process.stdout.write(
 
 await server.stop();
 await pool.end();
-await redis.del(stream);
+await redis.del(stream, movieStream);
 redis.disconnect();
 await database.drop();
 await services.stop();

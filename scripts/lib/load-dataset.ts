@@ -1,6 +1,12 @@
 // Writes a Dataset (synthetic or MovieLens) into PostgreSQL and Neo4j, then rebuilds the
 // analytics totals. Used by `npm run seed`, `npm run import:movielens` and `npm start`.
 //
+// It emits no events: it writes the source rows, the like-graph and reviews.known_movies directly
+// and then rebuilds the analytics read model from the source tables (the same backfill
+// `npm run analytics:backfill` runs), which also marks every outbox event already reflected as
+// processed. Consumers then continue from the stream positions they had; see the README
+// ("Bulk loads and events") for why that is equivalent to publishing an event per row.
+//
 // Rules:
 // - Idempotent: rows are matched on natural keys (source_key for movies and people, the
 //   case-insensitive username for users, (user, movie) for ratings and reactions), and an update
@@ -204,6 +210,8 @@ async function loadAll(parent: LoadRun, dataset: Dataset): Promise<LoadSummary> 
     // The catalogue and users come first: every later row refers to their ids.
     const people = await timed(run, 'people', () => upsertPeople(run, dataset.people));
     const movies = await timed(run, 'movies', () => upsertMovies(run, dataset.movies));
+    // The bulk path announces no movie.created, so the reviews subgraph learns of these movies here.
+    await timed(run, 'known movies', () => recordKnownMovies(run, [...movies.ids.values()]));
     const users = await timed(run, 'users', () => upsertUsers(run, dataset.users));
     const graphNodes = inBackground(graphSchema.then(() => timed(run, 'neo4j nodes', () => writeGraphNodes(run, dataset, movies.ids, users.ids))));
     const credits = await timed(run, 'credits', () => upsertCredits(run, dataset.movies, people.ids, movies.ids));
@@ -567,6 +575,26 @@ function upsertMovies(run: LoadRun, movies: readonly DatasetMovie[]): Promise<Ke
     },
     Number,
   );
+}
+
+// The reviews subgraph accepts writes only for movies in reviews.known_movies, which its consumer
+// of the movies stream fills from movie.created. This loader writes movies without events, so it
+// fills the table itself, from the rows it just wrote (same id, same created_at as the movie), in
+// the same run: a movie is never loaded without becoming rateable. An id already known is left
+// alone, so a second load writes nothing here either.
+const recordKnownMoviesSql = `
+INSERT INTO reviews.known_movies (movie_id, created_at)
+SELECT id, created_at FROM movies.movies WHERE id = ANY($1::bigint[])
+ON CONFLICT (movie_id) DO NOTHING`;
+
+async function recordKnownMovies(run: LoadRun, movieIds: number[]): Promise<void> {
+  let done = 0;
+  run.report('known movies', 0, movieIds.length);
+  for (const batch of inBatches(movieIds, run.batchSize)) {
+    await run.pool.query(recordKnownMoviesSql, [batch]);
+    done += batch.length;
+    run.report('known movies', done, movieIds.length);
+  }
 }
 
 // Only profile fields are updated on conflict: role and password_hash belong to the account

@@ -22,7 +22,41 @@ export function connectPostgres(url: string, options: { applicationName: string;
   });
   // An idle client losing its connection emits 'error' on the pool; unhandled, it would kill the process.
   pool.on('error', (error) => options.logger?.warn('postgres idle client error', { error: error.message }));
+  if (statementCountingEnabled()) countStatements(pool, options.applicationName);
   return { pool, db: drizzle(pool), close: () => pool.end() };
+}
+
+// Test-only statement counter. The query-count test (test/e2e/catalog/query-count.test.ts) must
+// count the SQL statements each subgraph process sends for one gateway request, and those
+// processes are separate from the test. With SQL_STATEMENT_COUNTING=1 in a process's environment
+// (never set in production, where this code does nothing), every statement sent by a client of a
+// pool of that process is counted under the pool's application name; the subgraphs then serve the
+// counts at GET /test/sql-statements. Counting client.query catches everything once: pool.query
+// runs on a client too, and so do drizzle's transactions (BEGIN and COMMIT count as statements).
+
+const statementCounts = new Map<string, number>();
+
+/** True when this process counts its SQL statements (SQL_STATEMENT_COUNTING=1). */
+export function statementCountingEnabled(): boolean {
+  return process.env.SQL_STATEMENT_COUNTING === '1';
+}
+
+/** Statements sent so far per pool application name; null when counting is off. */
+export function sqlStatementCounts(): Record<string, number> | null {
+  return statementCountingEnabled() ? Object.fromEntries(statementCounts) : null;
+}
+
+function countStatements(pool: pg.Pool, applicationName: string): void {
+  statementCounts.set(applicationName, statementCounts.get(applicationName) ?? 0);
+  pool.on('connect', (client) => {
+    // pg's Client.query has many overloads; the wrapper forwards its arguments untouched.
+    const counted = client as unknown as { query: (...args: unknown[]) => unknown };
+    const original = counted.query.bind(client);
+    counted.query = (...args: unknown[]) => {
+      statementCounts.set(applicationName, (statementCounts.get(applicationName) ?? 0) + 1);
+      return original(...args);
+    };
+  });
 }
 
 /**

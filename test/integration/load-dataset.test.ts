@@ -14,7 +14,9 @@ import { generateSyntheticDataset } from '../../scripts/lib/synthetic.ts';
 
 // The dataset loader against a scratch PostgreSQL database and a private Neo4j (so node and
 // relationship counts are exact): a first load, an identical second load that must change
-// nothing, and a third with one changed rating.
+// nothing, and a third with one changed rating. The loader emits no events; instead the views
+// other subgraphs keep from events (the like-graph, the analytics read model, the reviews
+// subgraph's known movies) must agree row for row with PostgreSQL after every load.
 
 const dataset = generateSyntheticDataset({ seed: 7, users: 25, movies: 60, ratingsPerUser: 12, people: 80, now: new Date('2026-01-01T00:00:00Z') });
 const ratingsInDataset = [...dataset.ratings()];
@@ -47,7 +49,10 @@ const tables = [
   'reviews.reactions',
   'reviews.movie_stats',
   'reviews.review_history',
+  'reviews.known_movies',
   'analytics.platform_totals',
+  'analytics.movie_stats',
+  'analytics.user_activity',
 ] as const;
 
 /**
@@ -73,6 +78,56 @@ async function graphCounts(): Promise<Record<string, number>> {
     liked: await graphCount('MATCH ()-[r:LIKED]->() RETURN count(r) AS n'),
     disliked: await graphCount('MATCH ()-[r:DISLIKED]->() RETURN count(r) AS n'),
   };
+}
+
+const sorted = <T>(rows: T[]): T[] => rows.map((row) => JSON.stringify(row)).sort().map((text) => JSON.parse(text) as T);
+
+/**
+ * What the bulk path must leave behind instead of events: every view a consumer would have built
+ * from them equals what PostgreSQL (the source of truth) says, row for row.
+ */
+async function expectViewsAgreeWithPostgres(): Promise<void> {
+  // reviews.known_movies: every loaded movie is rateable, with the catalogue's creation time.
+  const catalogue = await pool.query<{ id: string; created_at: Date }>('SELECT m.id::text AS id, m.created_at FROM movies.movies m ORDER BY m.id');
+  const known = await pool.query<{ id: string; created_at: Date }>('SELECT k.movie_id::text AS id, k.created_at FROM reviews.known_movies k ORDER BY k.movie_id');
+  expect(known.rows).toEqual(catalogue.rows);
+
+  // The like-graph: the same ratings (in stars) and reactions, per user and movie.
+  const ratings = await pool.query<{ user_id: string; movie_id: string; rating: number }>(
+    'SELECT user_id::text, movie_id::text, rating_halves / 2.0 AS rating FROM reviews.reviews',
+  );
+  const graphRatings = await driver.executeQuery('MATCH (u:User)-[r:RATED]->(m:Movie) RETURN u.id AS user, m.id AS movie, r.rating AS rating');
+  expect(sorted(graphRatings.records.map((record) => ({ user: String(record.get('user')), movie: String(record.get('movie')), rating: Number(record.get('rating')) })))).toEqual(
+    sorted(ratings.rows.map((row) => ({ user: row.user_id, movie: row.movie_id, rating: Number(row.rating) }))),
+  );
+  const reactions = await pool.query<{ user_id: string; movie_id: string; reaction: string }>('SELECT user_id::text, movie_id::text, reaction FROM reviews.reactions');
+  const graphReactions = await driver.executeQuery(
+    "MATCH (u:User)-[r:LIKED|DISLIKED]->(m:Movie) RETURN u.id AS user, m.id AS movie, CASE type(r) WHEN 'LIKED' THEN 'LIKE' ELSE 'DISLIKE' END AS reaction",
+  );
+  expect(sorted(graphReactions.records.map((record) => ({ user: String(record.get('user')), movie: String(record.get('movie')), reaction: String(record.get('reaction')) })))).toEqual(
+    sorted(reactions.rows.map((row) => ({ user: row.user_id, movie: row.movie_id, reaction: row.reaction }))),
+  );
+
+  // The analytics read model: per movie and per user, the aggregates of the source rows.
+  const movieMismatches = await count(`
+    SELECT count(*) FROM analytics.movie_stats a
+    FULL JOIN (
+      SELECT m.id AS movie_id, coalesce(r.n, 0) AS rating_count, coalesce(r.halves, 0) AS rating_halves_sum,
+             coalesce(x.likes, 0) AS like_count, coalesce(x.dislikes, 0) AS dislike_count
+      FROM movies.movies m
+      LEFT JOIN (SELECT movie_id, count(*) AS n, sum(rating_halves) AS halves FROM reviews.reviews GROUP BY movie_id) r ON r.movie_id = m.id
+      LEFT JOIN (SELECT movie_id, count(*) FILTER (WHERE reaction = 'LIKE') AS likes, count(*) FILTER (WHERE reaction = 'DISLIKE') AS dislikes
+                 FROM reviews.reactions GROUP BY movie_id) x ON x.movie_id = m.id
+    ) e USING (movie_id)
+    WHERE (a.rating_count, a.rating_halves_sum, a.like_count, a.dislike_count)
+      IS DISTINCT FROM (e.rating_count, e.rating_halves_sum, e.like_count, e.dislike_count)`);
+  expect(movieMismatches).toBe(0);
+  const userMismatches = await count(`
+    SELECT count(*) FROM (SELECT user_id, rating_count, rating_halves_sum FROM analytics.user_activity WHERE rating_count > 0) a
+    FULL JOIN (SELECT user_id, count(*) AS rating_count, sum(rating_halves) AS rating_halves_sum FROM reviews.reviews GROUP BY user_id) e USING (user_id)
+    WHERE (a.rating_count, a.rating_halves_sum) IS DISTINCT FROM (e.rating_count, e.rating_halves_sum)`);
+  expect(userMismatches).toBe(0);
+  expect(await count('SELECT count(*) FROM analytics.user_activity WHERE registered_at IS NOT NULL')).toBe(await count('SELECT count(*) FROM users.users'));
 }
 
 /** The dataset with one rating replaced (every other row unchanged). */
@@ -185,6 +240,12 @@ describe('loadDataset', () => {
     expect(firstLoad.analytics).toMatchObject(expected);
   });
 
+  it('leaves the like-graph, the analytics read model and the known movies agreeing with PostgreSQL, without events', async () => {
+    await expectViewsAgreeWithPostgres();
+    // The bulk path published nothing: no outbox row in any producer schema.
+    expect(await count('SELECT (SELECT count(*) FROM users.outbox) + (SELECT count(*) FROM movies.outbox) + (SELECT count(*) FROM reviews.outbox)')).toBe(0);
+  });
+
   it('changes nothing when the same data is loaded again', async () => {
     const versionsBefore = await tableVersions();
     const graphBefore = await graphCounts();
@@ -243,6 +304,7 @@ describe('loadDataset', () => {
       },
     );
     expect(records.map((record) => record.get('rating'))).toEqual([newStars]);
+    await expectViewsAgreeWithPostgres();
   });
 
   it('does not let an older rating overwrite a newer one', async () => {

@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, gte, inArray, or, sql, type SQLWrapper } from 'drizzle-orm';
 import { appendEvents, createEvent, type Database, type EventEnvelope, type EventType } from '@platform/shared';
+import { isKnownMovie, UnknownMovieError } from './known-movies.ts';
 import type { ReviewKey } from './review-key.ts';
 import { exclusions, movieStats, outbox, reactions, reviewHistory, reviews } from './tables.ts';
 
@@ -217,6 +218,7 @@ export function createReviewsData(db: Database) {
      */
     async rate(change: RatingChange): Promise<ReviewRow> {
       return db.transaction(async (tx) => {
+        await requireKnownMovie(tx, change.movieId);
         const { before, after } = await upsertReview(tx, change);
         await recordReviewChange(tx, before, after, { action: before ? 'UPDATE' : 'CREATE', actorId: change.actorId, reason: null });
         // Last, because it locks the movie's single stats row that every rater of the movie
@@ -299,6 +301,7 @@ export function createReviewsData(db: Database) {
     /** Sets a user's reaction to a movie and the movie's like/dislike counters in one transaction. */
     async react(change: ReactionChange): Promise<void> {
       await db.transaction(async (tx) => {
+        await requireKnownMovie(tx, change.movieId);
         const { before, at } = await upsertReaction(tx, change);
         if (at === null) return; // liking twice changes nothing, so it tells nobody anything
         await appendReviewsEvents(tx, [
@@ -335,6 +338,7 @@ export function createReviewsData(db: Database) {
     /** Excluding an excluded movie again keeps its first time and emits no second event. */
     async exclude(key: UserMovie): Promise<void> {
       await db.transaction(async (tx) => {
+        await requireKnownMovie(tx, key.movieId);
         const [created] = await tx.insert(exclusions).values(key).onConflictDoNothing().returning({ at: exclusions.createdAt });
         if (!created) return;
         await appendReviewsEvents(tx, [createEvent('reviews', 'exclusion.set', { ...key, at: created.at.toISOString() })]);
@@ -367,6 +371,16 @@ function reviewStatsDelta(before: ReviewRow | null, after: ReviewRow | null): St
     ratingHalvesSum: (after?.ratingHalves ?? 0) - (before?.ratingHalves ?? 0),
     commentCount: writtenCount(after) - writtenCount(before),
   };
+}
+
+/**
+ * The first statement of every write that can create a row for a movie (rate, react, exclude):
+ * an unknown movie throws UnknownMovieError, so the transaction rolls back before anything,
+ * event included, is written. Removals (deleteReview, clearReaction, include) need no check:
+ * they can only touch rows that passed it. known_movies only grows, so no lock is needed.
+ */
+async function requireKnownMovie(tx: Transaction, movieId: number): Promise<void> {
+  if (!(await isKnownMovie(tx, movieId))) throw new UnknownMovieError(movieId);
 }
 
 /** Appends to this subgraph's outbox inside the caller's transaction (see shared/src/outbox.ts). */

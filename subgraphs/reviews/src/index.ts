@@ -8,11 +8,14 @@ import {
   loadTypeDefs,
   type Redis,
   type RunningServer,
+  sqlStatementCounts,
   startProducerRelay,
+  statementCountingEnabled,
   streamOf,
 } from '@platform/shared';
 import { readPostgresSubgraphConfig, startPostgresSubgraph, type PostgresSubgraphOptions } from '@platform/shared/postgres-subgraph';
 import { createReviewsData } from './data.ts';
+import { startKnownMoviesConsumer } from './known-movies.ts';
 import { createReviewsLoaders } from './loaders.ts';
 import { resolvers, type ReviewsContext } from './resolvers.ts';
 import { createWriteLimiter } from './write-limits.ts';
@@ -35,6 +38,8 @@ export interface ReviewsSubgraphOptions extends PostgresSubgraphOptions {
   redis?: Redis;
   /** The stream the relay publishes to (default `events:reviews`); tests use one of their own. */
   eventStream?: string;
+  /** The movies stream whose movie.created events feed known_movies (default `<EVENT_STREAM_PREFIX>:movies`); tests use one of their own. */
+  movieEventStream?: string;
   /** Prefix of the write-limit counters (default "reviews:write-limit:"); tests use one per server. */
   writeLimitKeyPrefix?: string;
 }
@@ -42,15 +47,17 @@ export interface ReviewsSubgraphOptions extends PostgresSubgraphOptions {
 
 /**
  * The reviews subgraph plus the relay that publishes its outbox (review.*, reaction.*,
- * exclusion.*) to `events:reviews`. The relay has a small pool of its own: its LISTEN connection
- * is held for the process's life and must not take a slot from requests.
+ * exclusion.*) to `events:reviews`, and the consumer of `events:movies` that keeps known_movies
+ * (the movies writes are accepted for). The relay and the consumer have small pools of their own:
+ * the relay's LISTEN connection is held for the process's life and neither may take a slot from
+ * requests.
  */
 export async function startReviewsSubgraph(
   env: Record<string, string | undefined> = process.env,
   options: ReviewsSubgraphOptions = {},
 ): Promise<RunningServer> {
   const config = readReviewsConfig(env);
-  const { redis: givenRedis, eventStream, writeLimitKeyPrefix, ...postgresOptions } = options;
+  const { redis: givenRedis, eventStream, movieEventStream, writeLimitKeyPrefix, ...postgresOptions } = options;
   const logger = createLogger('reviews', { level: config.logLevel });
 
   const releases = createReleaseStack(logger);
@@ -66,6 +73,14 @@ export async function startReviewsSubgraph(
     const relay = await startProducerRelay({ databaseUrl: config.databaseUrl, schemaName: 'reviews', redis, stream: eventStream ?? streamOf('reviews', config.eventStreamPrefix), logger });
     releases.push(() => relay.stop());
 
+    const knownMovies = await startKnownMoviesConsumer({
+      databaseUrl: config.databaseUrl,
+      redis,
+      stream: movieEventStream ?? streamOf('movies', config.eventStreamPrefix),
+      logger,
+    });
+    releases.push(() => knownMovies.stop());
+
     const server = await startPostgresSubgraph<ReviewsContext>({
       name: 'reviews',
       config,
@@ -78,6 +93,10 @@ export async function startReviewsSubgraph(
       },
       checkReady: async () => {
         await redis.ping();
+      },
+      // Test-only (SQL_STATEMENT_COUNTING=1, see shared/src/postgres.ts): statements sent so far.
+      routes: (app) => {
+        if (statementCountingEnabled()) app.get('/test/sql-statements', (_request, response) => response.json(sqlStatementCounts()));
       },
     });
     // The server stops first: in-flight writes finish (and append their events) before the relay stops.

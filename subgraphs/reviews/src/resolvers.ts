@@ -1,6 +1,7 @@
 import { badInput, DateTimeScalar, ErrorCode, pageSize, platformError, requireAdmin, requireViewer, toConnection, type RequestContext, type Viewer } from '@platform/shared';
 import { isUuid, parseNumericId } from '@platform/shared/ids';
 import { isWritten, type MovieStatsRow, type PagedReaction, type ReactionKind, type ReviewRow, type ReviewsData } from './data.ts';
+import { UnknownMovieError } from './known-movies.ts';
 import type { ReviewsLoaders } from './loaders.ts';
 import { parseMovieId, parseRatingInput } from './rating-input.ts';
 import { decodeReviewCursor, decodeUserListCursor, encodeReviewCursor, encodeUserListCursor } from './review-cursor.ts';
@@ -94,6 +95,28 @@ function myReactionOf(movie: MovieReference, context: ReviewsContext) {
   return context.loaders.myReactionByMovie.load(movieId);
 }
 
+/**
+ * NOT_FOUND for a write naming a movie the catalogue does not have. A movie an admin added a
+ * moment ago reaches this subgraph through the movies stream, usually within tens of
+ * milliseconds; a write inside that window is refused too, hence the retry hint.
+ */
+export const unknownMovie = (movieId: number) =>
+  platformError(
+    ErrorCode.NotFound,
+    `No movie with id "${movieId}"; check movieId. (A movie added in the last few seconds may not be known here yet: retry in a moment.)`,
+    { field: 'movieId', movieId: String(movieId) },
+  );
+
+/** Runs a write that requires a known movie, turning UnknownMovieError into NOT_FOUND. */
+async function forKnownMovie<T>(movieId: number, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (error instanceof UnknownMovieError) throw unknownMovie(movieId);
+    throw error;
+  }
+}
+
 /** The caller of a mutation: `@signedIn` already refused anonymous callers; this names them. */
 const signedInViewer = (context: ReviewsContext): Viewer => requireViewer(context);
 
@@ -129,7 +152,7 @@ async function rollbackRatings(args: { userId: string; since: Date }, context: R
 async function rateMovie(args: { movieId: string; rating: number; comment?: string | null }, context: ReviewsContext) {
   const viewer = await limitedWriter(context);
   const rating = parseRatingInput(args);
-  const review = await context.data.rate({ ...rating, userId: viewer.id, actorId: viewer.id });
+  const review = await forKnownMovie(rating.movieId, () => context.data.rate({ ...rating, userId: viewer.id, actorId: viewer.id }));
   // Later fields of this same request (e.g. `rateMovie { movie { averageRating } }`) must see the change.
   context.loaders.statsByMovie.clear(String(rating.movieId));
   context.loaders.reviewByKey.clear(review).prime(review, review);
@@ -154,7 +177,7 @@ async function deleteReview(args: { movieId: string }, context: ReviewsContext):
 async function reactToMovie(args: { movieId: string; reaction: ReactionKind }, context: ReviewsContext): Promise<MovieReference> {
   const viewer = await limitedWriter(context);
   const movieId = parseMovieId(args.movieId);
-  await context.data.react({ userId: viewer.id, movieId, reaction: args.reaction });
+  await forKnownMovie(movieId, () => context.data.react({ userId: viewer.id, movieId, reaction: args.reaction }));
   // `reactToMovie { likeCount myReaction }` in the same request must see the change.
   context.loaders.statsByMovie.clear(String(movieId));
   context.loaders.myReactionByMovie.clear(movieId).prime(movieId, args.reaction);
@@ -178,7 +201,7 @@ async function setExclusion(args: { movieId: string }, excluded: boolean, contex
   const viewer = signedInViewer(context);
   const movieId = parseMovieId(args.movieId);
   const key = { userId: viewer.id, movieId };
-  await (excluded ? context.data.exclude(key) : context.data.include(key));
+  await (excluded ? forKnownMovie(movieId, () => context.data.exclude(key)) : context.data.include(key));
   context.loaders.excludedMoviesByUser.clear(viewer.id);
   return true;
 }

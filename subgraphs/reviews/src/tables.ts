@@ -94,6 +94,16 @@ export const reviewHistory = reviewsSchema.table(
   (table) => [index('review_history_user_at_idx').on(table.userId, table.at)],
 );
 
+// The movies this subgraph accepts writes for: the reviews schema cannot see the movies schema,
+// so it keeps this copy of the catalogue's ids, fed by its consumer of the movies stream
+// (movie.created; src/known-movies.ts) and filled by the dataset loader for the movies it loads.
+// Rows are only ever added (movies are never deleted), so a write checks it without a lock.
+export const knownMovies = reviewsSchema.table('known_movies', {
+  movieId: bigint('movie_id', { mode: 'number' }).primaryKey(),
+  // When the movie was created in the catalogue (the event's `at`), not when it became known here.
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
 // Events of every write above (review.*, reaction.*, exclusion.*), appended in the write's own
 // transaction and copied to the `events:reviews` stream by the relay (see shared/src/outbox.ts).
 export const outbox = outboxTable(reviewsSchema);

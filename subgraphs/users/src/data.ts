@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
-import type { Database } from '@platform/shared';
+import { appendEvents, createEvent, type Database } from '@platform/shared';
 import { usernameMaxLength } from './input.ts';
-import { identities, refreshTokens, users } from './tables.ts';
+import { identities, outbox, refreshTokens, users } from './tables.ts';
 
 export type UserRow = typeof users.$inferSelect;
 export type Role = UserRow['role'];
@@ -27,6 +27,19 @@ export type RoleChangeOutcome =
   | { outcome: 'caller-not-admin' }
   | { outcome: 'last-admin' };
 
+/**
+ * user.registered for a row just inserted, appended inside the inserting transaction, so the
+ * account and its event commit (or roll back) together. `at` is the row's created_at: the time
+ * the analytics backfill uses for a registration, so the event and a rebuild agree.
+ */
+function appendRegistered(tx: Queryable, user: UserRow): Promise<void> {
+  return appendEvents(tx, outbox, 'users', [
+    createEvent('users', 'user.registered', { userId: user.id, username: user.username, at: user.createdAt.toISOString() }),
+  ]);
+}
+
+const sameGenres = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((genre, index) => genre === b[index]);
+
 function revokeFamilyIn(db: Queryable, familyId: string, at: Date) {
   return db
     .update(refreshTokens)
@@ -49,24 +62,41 @@ export function createUsersData(db: Database) {
       return row;
     },
 
-    /** Returns undefined when the username is taken (case-insensitively). */
+    /**
+     * Creates an account with its user.registered event in one transaction. Returns undefined
+     * (and writes nothing, no event) when the username is taken (case-insensitively).
+     */
     async create(input: { username: string; passwordHash: string | null; displayName: string | null }): Promise<UserRow | undefined> {
-      const [row] = await db
-        .insert(users)
-        .values(input)
-        .onConflictDoNothing()
-        .returning();
-      return row;
+      return db.transaction(async (tx) => {
+        const [row] = await tx.insert(users).values(input).onConflictDoNothing().returning();
+        if (row) await appendRegistered(tx, row);
+        return row;
+      });
     },
 
-    /** Changes only what is given; undefined when the account no longer exists. */
+    /**
+     * Changes only what is given; undefined when the account no longer exists. When the stored
+     * favourite genres change, user.profile-updated is appended in the same transaction (the
+     * genres are what consumers keep; a display-name change alone tells them nothing). The row is
+     * locked while its old genres are read, so two concurrent updates each compare against the
+     * value the other committed and their events arrive in commit order.
+     */
     async updateProfile(userId: string, changes: { displayName?: string | null; favoriteGenres?: string[] }): Promise<UserRow | undefined> {
-      const [row] = await db
-        .update(users)
-        .set({ ...changes, updatedAt: new Date() })
-        .where(eq(users.id, userId))
-        .returning();
-      return row;
+      return db.transaction(async (tx) => {
+        const [before] = await tx.select({ favoriteGenres: users.favoriteGenres }).from(users).where(eq(users.id, userId)).for('update');
+        if (!before) return undefined;
+        const [row] = await tx
+          .update(users)
+          .set({ ...changes, updatedAt: new Date() })
+          .where(eq(users.id, userId))
+          .returning();
+        if (row && !sameGenres(before.favoriteGenres, row.favoriteGenres)) {
+          await appendEvents(tx, outbox, 'users', [
+            createEvent('users', 'user.profile-updated', { userId: row.id, favoriteGenres: row.favoriteGenres, at: row.updatedAt.toISOString() }),
+          ]);
+        }
+        return row;
+      });
     },
 
     /**
@@ -156,6 +186,7 @@ export function createUsersData(db: Database) {
           if (user) break;
         }
         if (!user) throw new Error(`no free username derived from "${identity.usernameHint}"`);
+        await appendRegistered(tx, user);
         await tx.insert(identities).values({ issuer: identity.issuer, subject: identity.subject, userId: user.id, email: identity.email });
         return { user, created: true };
       });

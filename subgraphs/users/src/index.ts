@@ -1,5 +1,19 @@
 import { createLocalJWKSet } from 'jose';
-import { ConfigError, connectRedis, createLogger, createTokenVerifier, envReader, loadTypeDefs, type Redis, type RunningServer } from '@platform/shared';
+import {
+  ConfigError,
+  connectRedis,
+  createLogger,
+  createReleaseStack,
+  createTokenVerifier,
+  envReader,
+  loadTypeDefs,
+  type Redis,
+  type RunningServer,
+  sqlStatementCounts,
+  startProducerRelay,
+  statementCountingEnabled,
+  streamOf,
+} from '@platform/shared';
 import { readPostgresSubgraphConfig, startPostgresSubgraph, type PostgresSubgraphOptions } from '@platform/shared/postgres-subgraph';
 import { createUsersData } from './data.ts';
 import { createUsersLoaders } from './loaders.ts';
@@ -33,6 +47,8 @@ export interface UsersSubgraphOptions extends PostgresSubgraphOptions {
    * each server its own, so failures counted by one test never throttle another.
    */
   loginThrottleKeyPrefix?: string;
+  /** The stream the outbox relay publishes to (default `<EVENT_STREAM_PREFIX>:users`); tests use one of their own. */
+  eventStream?: string;
 }
 
 /** Fails start-up with one line naming REDIS_URL, instead of a service whose every login fails. */
@@ -53,12 +69,17 @@ async function checkRedis(redis: Redis): Promise<void> {
   }
 }
 
+/**
+ * The users subgraph plus the relay that publishes its outbox (user.registered,
+ * user.profile-updated) to `<EVENT_STREAM_PREFIX>:users`. The relay has a small pool of its own:
+ * its LISTEN connection is held for the process's life and must not take a slot from requests.
+ */
 export async function startUsersSubgraph(
   env: Record<string, string | undefined> = process.env,
   options: UsersSubgraphOptions = {},
 ): Promise<RunningServer> {
   const config = readUsersConfig(env);
-  const { redis: givenRedis, loginThrottleKeyPrefix, ...postgresOptions } = options;
+  const { redis: givenRedis, loginThrottleKeyPrefix, eventStream, ...postgresOptions } = options;
   // Read at every start: `npm run keys:rotate` prepends a key, and a restart starts signing with it.
   const keys = await toSigningKeys(await loadOrCreateKeyFile(config.keysFile));
   const tokens = {
@@ -68,16 +89,22 @@ export async function startUsersSubgraph(
   };
   const logger = createLogger('users', { level: config.logLevel });
   const oidc = config.oidc ? createOidcVerifier(config.oidc, logger) : null;
-  const redis = givenRedis ?? connectRedis(config.redisUrl, { name: 'users', logger });
-  const closeRedis = async (): Promise<void> => {
-    if (givenRedis) return;
-    // QUIT lets pending replies arrive; on a connection that never came up it would only wait.
-    if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
-    else redis.disconnect();
-  };
+  const releases = createReleaseStack(logger);
   try {
+    const redis = givenRedis ?? connectRedis(config.redisUrl, { name: 'users', logger });
+    if (!givenRedis) {
+      releases.push(async () => {
+        // QUIT lets pending replies arrive; on a connection that never came up it would only wait.
+        if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+        else redis.disconnect();
+      });
+    }
     await checkRedis(redis);
     const throttle = createLoginThrottle(redis, config.loginThrottle, { keyPrefix: loginThrottleKeyPrefix ?? 'users:login-failures:', logger });
+
+    const relay = await startProducerRelay({ databaseUrl: config.databaseUrl, schemaName: 'users', redis, stream: eventStream ?? streamOf('users', config.eventStreamPrefix), logger });
+    releases.push(() => relay.stop());
+
     const server = await startPostgresSubgraph<UsersContext>({
       name: 'users',
       config,
@@ -100,17 +127,15 @@ export async function startUsersSubgraph(
           response.setHeader('cache-control', 'public, max-age=300');
           response.json(keys.jwks);
         });
+        // Test-only (SQL_STATEMENT_COUNTING=1, see shared/src/postgres.ts): statements sent so far.
+        if (statementCountingEnabled()) app.get('/test/sql-statements', (_request, response) => response.json(sqlStatementCounts()));
       },
     });
-    return {
-      ...server,
-      stop: async () => {
-        await server.stop();
-        await closeRedis();
-      },
-    };
+    // The server stops first: in-flight sign-ups finish (and append their events) before the relay stops.
+    releases.push(() => server.stop());
+    return { ...server, stop: releases.releaseAll };
   } catch (error) {
-    await closeRedis();
+    await releases.releaseAll();
     throw error;
   }
 }

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { check, index, pgSchema, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { outboxTable } from '@platform/shared/outbox';
 
 export const usersSchema = pgSchema('users');
 
@@ -59,3 +60,8 @@ export const identities = usersSchema.table(
   },
   (table) => [primaryKey({ columns: [table.issuer, table.subject] }), index('identities_user_id_idx').on(table.userId)],
 );
+
+// user.registered and user.profile-updated, committed in the same transaction as the write that
+// causes them; the relay in this process copies them to the `events:users` stream (see
+// shared/src/outbox.ts).
+export const outbox = outboxTable(usersSchema);

@@ -37,6 +37,8 @@ describe('privacy of a user\'s likes, reviews and exclusions through the gateway
     const id = String(randomInt(1e12, 9e12));
     const title = `${label} ${randomInt(1e9)}`;
     await env.sql('INSERT INTO movies.movies (id, title, year, genres) OVERRIDING SYSTEM VALUE VALUES ($1, $2, 2001, $3)', [id, title, ['Drama']]);
+    // Written straight into the catalogue, so no movie.created tells the reviews subgraph: make it known there as the loader does.
+    await env.sql('INSERT INTO reviews.known_movies (movie_id) VALUES ($1)', [id]);
     return { id, title };
   }
 

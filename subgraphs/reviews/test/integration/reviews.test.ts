@@ -1,4 +1,4 @@
-import { randomInt, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { connectPostgres, type PostgresHandle, type Role, type RunningServer } from '@platform/shared';
@@ -6,9 +6,11 @@ import { createTestTokens, graphqlClient, logPoolQueries, type GraphQLTestClient
 import { migrateAll } from '../../../../scripts/lib/migrations.ts';
 import { createScratchDatabase } from '../../../../scripts/lib/services.ts';
 import { startReviewsSubgraph } from '../../src/index.ts';
+import { makeTestMoviesKnown, newMovieId } from '../helpers/known-movies.ts';
 
 // The reviews subgraph over real HTTP against a scratch database with every migration applied.
-// Users and movies live in other subgraphs: tests make up their ids (random, so tests never meet).
+// Users and movies live in other subgraphs: tests make up their ids (random, so tests never meet);
+// the movie ids of newMovieId() are made known to the subgraph (reviews.known_movies) first.
 
 const serverUrl = inject('services')?.databaseUrl ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -22,12 +24,14 @@ let redis: Redis;
 // A stream and write-limit counters of this file's own, and limits this file never reaches.
 const run = randomUUID();
 const eventStream = `test:reviews-events:${run}`;
+const movieEventStream = `test:movies-events:${run}`;
 const writeLimitKeyPrefix = `test:reviews-write-limit:${run}:`;
 
 beforeAll(async () => {
   scratch = await createScratchDatabase(serverUrl, 'reviews_it');
   await migrateAll(scratch.url);
   postgres = connectPostgres(scratch.url, { applicationName: 'reviews-test' });
+  await makeTestMoviesKnown(postgres.pool);
   queries = logPoolQueries(postgres.pool);
   tokens = await createTestTokens();
   redis = new Redis(inject('services')?.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
@@ -39,7 +43,7 @@ beforeAll(async () => {
       REVIEW_WRITES_PER_MINUTE_PER_USER: '100000',
       REVIEW_WRITES_PER_MINUTE_PER_ADDRESS: '100000',
     },
-    { postgres, verifier: tokens.verifier, redis, eventStream, writeLimitKeyPrefix },
+    { postgres, verifier: tokens.verifier, redis, eventStream, movieEventStream, writeLimitKeyPrefix },
   );
   graphql = graphqlClient(server.url);
 });
@@ -49,12 +53,10 @@ afterAll(async () => {
   await postgres?.close();
   await scratch?.drop();
   if (redis) {
-    await redis.del(eventStream, ...(await redis.keys(`${writeLimitKeyPrefix}*`)));
+    await redis.del(eventStream, movieEventStream, ...(await redis.keys(`${writeLimitKeyPrefix}*`)));
     redis.disconnect();
   }
 });
-
-const newMovieId = (): string => String(randomInt(1, 2 ** 40));
 
 interface User {
   id: string;

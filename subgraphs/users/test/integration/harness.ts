@@ -5,13 +5,15 @@ import { join } from 'node:path';
 import { inject } from 'vitest';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import pg from 'pg';
-import type { RunningServer } from '@platform/shared';
+import { Redis } from 'ioredis';
+import { parseEvent, type AnyEvent, type RunningServer } from '@platform/shared';
 import { createScratchDatabase } from '../../../../scripts/lib/services.ts';
 import { migrateAll } from '../../../../scripts/lib/migrations.ts';
 import { startUsersSubgraph } from '../../src/index.ts';
 
 // One users subgraph on a free port over a scratch database of its own, with real Redis. Each
-// harness counts login failures under its own Redis prefix, so tests never throttle each other.
+// harness counts login failures under its own Redis prefix, so tests never throttle each other,
+// and its outbox relay publishes to a stream of its own, so tests never read each other's events.
 
 export interface GraphQLResult<T> {
   data?: T | null;
@@ -46,6 +48,10 @@ export interface UsersHarness {
   refresh(refreshToken: string): Promise<GraphQLResult<{ refreshToken: Session }>>;
   /** SQL against the harness's database, for arranging and for checking what was written */
   sql<T extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<T[]>;
+  /** the stream this harness's relay publishes to */
+  readonly stream: string;
+  /** waits until every committed outbox row is published, then returns the stream's events in order */
+  events(): Promise<AnyEvent[]>;
   restart(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -62,9 +68,11 @@ export async function startUsersHarness(extraEnv: Record<string, string> = {}): 
   await migrateAll(database.url);
   const dataDir = mkdtempSync(join(tmpdir(), 'users-it-'));
   const env = { DATABASE_URL: database.url, REDIS_URL: services.redisUrl, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'error', ...extraEnv };
-  const options = { loginThrottleKeyPrefix: `users-it:${randomUUID()}:` };
+  const stream = `test:users-events:${randomUUID()}`;
+  const options = { loginThrottleKeyPrefix: `users-it:${randomUUID()}:`, eventStream: stream };
   let server: RunningServer = await startUsersSubgraph(env, options);
   const pool = new pg.Pool({ connectionString: database.url, max: 2 });
+  const redis = new Redis(services.redisUrl);
 
   const call: UsersHarness['call'] = async (query, variables = {}, options = {}) => {
     const response = await fetch(server.url, {
@@ -103,6 +111,18 @@ export async function startUsersHarness(extraEnv: Record<string, string> = {}): 
       call(`mutation($u: String!, $p: String!) { login(username: $u, password: $p) { ${sessionFields} } }`, { u: username, p: password }, options),
     refresh: (refreshToken) => call(`mutation($r: String!) { refreshToken(refreshToken: $r) { ${sessionFields} } }`, { r: refreshToken }),
     sql: async (text, values) => (await pool.query(text, values)).rows,
+    stream,
+    // The relay publishes within milliseconds of a commit (NOTIFY), but a test must not depend
+    // on timing: wait until nothing committed is left unpublished, then read the stream.
+    async events() {
+      for (;;) {
+        const [pending] = (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM users.outbox WHERE published_at IS NULL')).rows;
+        if (pending?.n === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const entries = await redis.xrange(stream, '-', '+');
+      return entries.map(([, fields]) => parseEvent(fields[fields.indexOf('event') + 1] ?? ''));
+    },
     async restart() {
       await server.stop();
       server = await startUsersSubgraph(env, options);
@@ -110,6 +130,8 @@ export async function startUsersHarness(extraEnv: Record<string, string> = {}): 
     async stop() {
       await server.stop();
       await pool.end();
+      await redis.del(stream);
+      redis.disconnect();
       await database.drop();
       rmSync(dataDir, { recursive: true, force: true });
     },

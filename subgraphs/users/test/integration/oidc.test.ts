@@ -133,11 +133,23 @@ describe('users subgraph: loginWithOidc', () => {
     expect(nothing.data!.loginWithOidc.user.username).toMatch(/^user(_\d{4}|_[0-9a-f]{8})?$/);
   });
 
+  it('publishes user.registered once, for the sign-in that creates the account', async () => {
+    const subject = randomUUID();
+    const handle = `ev-${randomUUID().slice(0, 8)}`;
+    const first = await signIn(await idp.idToken({ sub: subject, preferred_username: handle }));
+    const userId = first.data!.loginWithOidc.user.id;
+    await signIn(await idp.idToken({ sub: subject, preferred_username: handle }, { alg: 'EdDSA' }));
+    const events = (await users.events()).filter((event) => 'userId' in event.payload && event.payload.userId === userId);
+    expect(events).toEqual([expect.objectContaining({ type: 'user.registered', producer: 'users', payload: expect.objectContaining({ userId, username: handle }) })]);
+  });
+
   it('creates one account when the first two sign-ins of a person arrive together', async () => {
     const subject = randomUUID();
     const [a, b] = await Promise.all([signIn(await idp.idToken({ sub: subject })), signIn(await idp.idToken({ sub: subject }, { alg: 'ES256' }))]);
     expect(a.data!.loginWithOidc.user.id).toBe(b.data!.loginWithOidc.user.id);
     expect(await users.sql('SELECT 1 FROM users.identities WHERE subject = $1', [subject])).toHaveLength(1);
+    const registered = (await users.events()).filter((event) => event.type === 'user.registered' && event.payload.userId === a.data!.loginWithOidc.user.id);
+    expect(registered).toHaveLength(1);
   });
 
   it('refuses a wrong issuer, a wrong audience, an expired token and a bad signature with UNAUTHENTICATED, writing nothing', async () => {
