@@ -1,0 +1,218 @@
+import { describe, expect, it } from 'vitest';
+import {
+  buildProfile,
+  computeSimilarities,
+  defaultSimilarityOptions,
+  defaultWeighting,
+  maxProfileItems,
+  profileWeight,
+  scoreCandidates,
+  type InteractionWeighting,
+  type Neighbour,
+  type SimilarityOptions,
+  type TrainingInteraction,
+} from '../../src/model/similarity.ts';
+
+const day = 86_400_000;
+
+function rated(userId: string, movieId: number, rating: number | null = 4, reaction: TrainingInteraction['reaction'] = null, at = 0): TrainingInteraction {
+  return { userId, movieId, rating, reaction, at };
+}
+
+/** Every user rated each of their movies 4 (so binary and linear weights agree up to a factor). */
+function fromBaskets(baskets: Record<string, number[]>): TrainingInteraction[] {
+  return Object.entries(baskets).flatMap(([userId, movies]) => movies.map((movieId) => rated(userId, movieId)));
+}
+
+const binary: InteractionWeighting = { ...defaultWeighting, ratingScale: 'binary' };
+
+// A=1, B=2, C=3, D=4: u1 and u2 watched A and B, u3 watched A and C, u4 watched C and D.
+const tiny = fromBaskets({ u1: [1, 2], u2: [1, 2], u3: [1, 3], u4: [3, 4] });
+
+const ids = (list: readonly Neighbour[] | undefined): number[] => (list ?? []).map((neighbour) => neighbour.movieId);
+
+describe('computeSimilarities', () => {
+  it('cosine on a tiny matrix: hand-computed scores, best first', () => {
+    const model = computeSimilarities(tiny, { neighboursPerMovie: 10, similarity: 'cosine', shrinkage: 0, normalizeRows: false, weighting: binary });
+    // |A| = sqrt(3), |B| = |C| = sqrt(2), |D| = 1; A·B = 2, A·C = 1, C·D = 1.
+    expect(model.neighbours.get(1)).toEqual([
+      { movieId: 2, score: expect.closeTo(2 / Math.sqrt(6), 12) },
+      { movieId: 3, score: expect.closeTo(1 / Math.sqrt(6), 12) },
+    ]);
+    expect(ids(model.neighbours.get(3))).toEqual([4, 1]);
+    expect(model.neighbours.get(4)).toEqual([{ movieId: 3, score: expect.closeTo(1 / Math.sqrt(2), 12) }]);
+    expect(model).toMatchObject({ users: 4, movies: 4, edges: 6 });
+  });
+
+  it('cosine shrinkage lowers scores with little support', () => {
+    const model = computeSimilarities(tiny, { neighboursPerMovie: 10, similarity: 'cosine', shrinkage: 1, normalizeRows: false, weighting: binary });
+    expect(model.neighbours.get(1)?.[0]?.score).toBeCloseTo(2 / (Math.sqrt(6) + 1), 12);
+  });
+
+  it('rp3beta on a tiny matrix: hand-computed random-walk scores with the popularity penalty', () => {
+    const options: SimilarityOptions = { neighboursPerMovie: 10, similarity: 'rp3beta', alpha: 1, beta: 0.5, normalizeRows: false, weighting: binary };
+    const model = computeSimilarities(tiny, options);
+    // A -> u (1/3 each of u1, u2, u3) -> B (1/2 from u1 and u2) or C (1/2 from u3); popularity(B) = popularity(C) = 2.
+    expect(model.neighbours.get(1)).toEqual([
+      { movieId: 2, score: expect.closeTo((2 * (1 / 3) * (1 / 2)) / Math.sqrt(2), 12) },
+      { movieId: 3, score: expect.closeTo((1 / 3) * (1 / 2) / Math.sqrt(2), 12) },
+    ]);
+    // Not symmetric: B -> A is 1/2·1/2·2 / sqrt(3).
+    expect(model.neighbours.get(2)).toEqual([{ movieId: 1, score: expect.closeTo(0.5 / Math.sqrt(3), 12) }]);
+  });
+
+  it('rp3beta alpha sharpens the transition probabilities', () => {
+    const model = computeSimilarities(tiny, { neighboursPerMovie: 10, alpha: 2, beta: 0, normalizeRows: false, weighting: binary });
+    expect(model.neighbours.get(1)?.[0]).toEqual({ movieId: 2, score: expect.closeTo(2 * (1 / 9) * (1 / 4), 12) });
+  });
+
+  it('normalised rows sum to 1 and keep their order', () => {
+    const model = computeSimilarities(tiny, { neighboursPerMovie: 10, normalizeRows: true, weighting: binary });
+    for (const list of model.neighbours.values()) expect(list.reduce((sum, neighbour) => sum + neighbour.score, 0)).toBeCloseTo(1, 12);
+    expect(ids(model.neighbours.get(1))).toEqual([2, 3]);
+  });
+
+  const crowd = fromBaskets(
+    Object.fromEntries(Array.from({ length: 30 }, (_, user) => [`u${user}`, Array.from({ length: 12 }, (_, index) => ((user * 7 + index * 3) % 40) + 1)])),
+  );
+
+  it('never lists a movie as its own neighbour and keeps at most k per movie (outgoing)', () => {
+    for (const similarity of ['rp3beta', 'cosine'] as const) {
+      const model = computeSimilarities(crowd, { neighboursPerMovie: 5, similarity, neighbourhood: 'outgoing' });
+      expect(model.neighbours.size).toBeGreaterThan(0);
+      let edges = 0;
+      for (const [movieId, list] of model.neighbours) {
+        expect(ids(list)).not.toContain(movieId);
+        expect(list.length).toBeLessThanOrEqual(5);
+        expect(new Set(ids(list)).size).toBe(list.length);
+        const scores = list.map((neighbour) => neighbour.score);
+        expect(scores).toEqual([...scores].sort((a, b) => b - a));
+        edges += list.length;
+      }
+      expect(model.edges).toBe(edges);
+    }
+  });
+
+  it('incoming neighbourhoods: every movie is reached from at most k movies, never from itself', () => {
+    const model = computeSimilarities(crowd, { neighboursPerMovie: 5, similarity: 'cosine', neighbourhood: 'incoming', normalizeRows: false });
+    const incoming = new Map<number, number>();
+    for (const [movieId, list] of model.neighbours) {
+      expect(ids(list)).not.toContain(movieId);
+      for (const neighbour of list) incoming.set(neighbour.movieId, (incoming.get(neighbour.movieId) ?? 0) + 1);
+    }
+    expect(Math.max(...incoming.values())).toBeLessThanOrEqual(5);
+    // Same scores as the outgoing model of a symmetric measure, only pruned on the other side.
+    const outgoing = computeSimilarities(crowd, { neighboursPerMovie: 1000, similarity: 'cosine', neighbourhood: 'outgoing', normalizeRows: false });
+    const [movieId, list] = [...model.neighbours][0]!;
+    for (const neighbour of list) {
+      expect(outgoing.neighbours.get(movieId)?.find((other) => other.movieId === neighbour.movieId)?.score).toBeCloseTo(neighbour.score, 12);
+    }
+  });
+
+  it('dislikes do not make movies similar, whatever the rating; likes do', () => {
+    const disliked = [1, 2, 3].flatMap((user) => [rated(`d${user}`, 10, 5, 'DISLIKE'), rated(`d${user}`, 11, 5, 'DISLIKE')]);
+    const other = [rated('x', 10), rated('x', 12), rated('y', 11), rated('y', 13)];
+    const model = computeSimilarities([...disliked, ...other], { neighboursPerMovie: 10 });
+    expect(ids(model.neighbours.get(10))).toEqual([12]);
+    expect(ids(model.neighbours.get(11))).toEqual([13]);
+    expect(model.users).toBe(2);
+
+    const liked = [1, 2, 3].flatMap((user) => [rated(`l${user}`, 10, null, 'LIKE'), rated(`l${user}`, 11, null, 'LIKE')]);
+    expect(ids(computeSimilarities([...liked, ...other], { neighboursPerMovie: 10 }).neighbours.get(10))[0]).toBe(11);
+  });
+
+  it('ratings below minRating are left out of the matrix', () => {
+    const interactions = [rated('u', 1, 2), rated('u', 2, 2), rated('v', 1, 5), rated('v', 3, 5)];
+    const model = computeSimilarities(interactions, { neighboursPerMovie: 10, weighting: { ...defaultWeighting, minRating: 3 } });
+    expect(ids(model.neighbours.get(1))).toEqual([3]);
+    expect(model.movies).toBe(3);
+  });
+
+  it('a (user, movie) pair given twice counts once', () => {
+    const options: SimilarityOptions = { neighboursPerMovie: 10, similarity: 'cosine', shrinkage: 0 };
+    const once = computeSimilarities(tiny, options);
+    const twice = computeSimilarities([...tiny, rated('u1', 1), rated('u3', 3)], options);
+    expect(twice.neighbours).toEqual(once.neighbours);
+  });
+
+  it('reports progress up to 1 and rejects nonsensical options', () => {
+    const progress: number[] = [];
+    computeSimilarities(crowd, { neighboursPerMovie: 5, onProgress: (fraction) => progress.push(fraction) });
+    expect(progress.length).toBeGreaterThan(2);
+    expect(progress).toEqual([...progress].sort((a, b) => a - b));
+    expect(progress.at(-1)).toBe(1);
+    expect(() => computeSimilarities(tiny, { neighboursPerMovie: 0 })).toThrow(RangeError);
+    expect(() => computeSimilarities(tiny, { neighboursPerMovie: 5, alpha: 0 })).toThrow(RangeError);
+  });
+
+  it('records the parameters it used, with the defaults filled in', () => {
+    const model = computeSimilarities(tiny, { neighboursPerMovie: 7, beta: 0.2 });
+    expect(model.parameters).toEqual({ ...defaultSimilarityOptions, neighboursPerMovie: 7, beta: 0.2 });
+    expect(computeSimilarities([], defaultSimilarityOptions)).toMatchObject({ users: 0, movies: 0, edges: 0 });
+  });
+});
+
+describe('profileWeight', () => {
+  it('rating-scaled by default; a LIKE weighs as a 5-star rating; a DISLIKE is never positive', () => {
+    expect(profileWeight(rated('u', 1, 4), 0)).toBeCloseTo(0.8, 12);
+    expect(profileWeight(rated('u', 1, 0.5), 0)).toBeCloseTo(0.1, 12);
+    expect(profileWeight(rated('u', 1, null, 'LIKE'), 0)).toBe(1);
+    expect(profileWeight(rated('u', 1, 2, 'LIKE'), 0)).toBe(1);
+    expect(profileWeight(rated('u', 1, 5, 'DISLIKE'), 0)).toBe(0);
+    expect(profileWeight(rated('u', 1, null, null), 0)).toBe(0);
+  });
+
+  it('other weightings: binary, a rating threshold, a time decay by half-lives', () => {
+    expect(profileWeight(rated('u', 1, 1), 0, binary)).toBe(1);
+    expect(profileWeight(rated('u', 1, 3.5), 0, { ...binary, minRating: 4 })).toBe(0);
+    const decaying: InteractionWeighting = { ...binary, halfLifeDays: 30 };
+    expect(profileWeight(rated('u', 1, 4, null, 0), 60 * day, decaying)).toBeCloseTo(0.25, 12);
+    // Far in the past: tiny but still positive.
+    expect(profileWeight(rated('u', 1, 4, null, 0), 100_000 * day, decaying)).toBeGreaterThan(0);
+    expect(profileWeight(rated('u', 1, 4, 'DISLIKE', 0), 0, decaying)).toBe(0);
+  });
+});
+
+describe('buildProfile', () => {
+  it('keeps the most recent interactions (ties: lower movie id), weighted by profileWeight', () => {
+    const interactions = [rated('u', 5, 5, null, 10), rated('u', 3, 2, null, 30), rated('u', 4, 4, null, 30), rated('u', 9, 4, 'DISLIKE', 20)];
+    expect(buildProfile(interactions, 100, { limit: 3 })).toEqual([
+      { movieId: 3, weight: expect.closeTo(0.4, 12) },
+      { movieId: 4, weight: expect.closeTo(0.8, 12) },
+      { movieId: 9, weight: 0 },
+    ]);
+    expect(buildProfile(interactions, 100)).toHaveLength(4);
+    expect(maxProfileItems).toBeGreaterThanOrEqual(200);
+  });
+});
+
+describe('scoreCandidates', () => {
+  const neighbours = new Map<number, Neighbour[]>([
+    [1, [{ movieId: 10, score: 0.5 }, { movieId: 11, score: 0.4 }, { movieId: 2, score: 0.3 }]],
+    [2, [{ movieId: 11, score: 0.6 }, { movieId: 12, score: 0.1 }]],
+    [3, [{ movieId: 11, score: 0.05 }, { movieId: 10, score: 0.9 }]],
+  ]);
+  const neighboursOf = (movieId: number): Neighbour[] | undefined => neighbours.get(movieId);
+
+  it('sums weight × similarity, never returns seen movies, names the strongest reasons first', () => {
+    const profile = [
+      { movieId: 1, weight: 1 },
+      { movieId: 2, weight: 0.5 },
+      { movieId: 3, weight: 0.2 },
+    ];
+    const ranked = scoreCandidates(profile, neighboursOf, new Set([1, 2, 3]), 10);
+    // 11: 0.4 from 1, 0.3 from 2, 0.01 from 3; 10: 0.5 from 1, 0.18 from 3; 12: 0.05 from 2.
+    expect(ranked.map((candidate) => candidate.movieId)).toEqual([11, 10, 12]);
+    expect(ranked[0]).toEqual({ movieId: 11, score: expect.closeTo(0.71, 12), because: [1, 2, 3] });
+    expect(ranked[1]).toEqual({ movieId: 10, score: expect.closeTo(0.68, 12), because: [1, 3] });
+    expect(ranked[2]).toEqual({ movieId: 12, score: expect.closeTo(0.05, 12), because: [2] });
+    expect(scoreCandidates(profile, neighboursOf, new Set([1, 2, 3]), 10, 2)[0]?.because).toEqual([1, 2]);
+    expect(scoreCandidates(profile, neighboursOf, new Set([1, 2, 3, 11]), 1)).toEqual([{ movieId: 10, score: expect.closeTo(0.68, 12), because: [1, 3] }]);
+  });
+
+  it('skips profile movies without positive weight or without neighbours; ties go to the lower id', () => {
+    expect(scoreCandidates([{ movieId: 1, weight: 0 }, { movieId: 99, weight: 1 }], neighboursOf, new Set(), 10)).toEqual([]);
+    const tie = new Map<number, Neighbour[]>([[1, [{ movieId: 30, score: 0.5 }, { movieId: 20, score: 0.5 }]]]);
+    expect(scoreCandidates([{ movieId: 1, weight: 1 }], (id) => tie.get(id), new Set(), 10).map((candidate) => candidate.movieId)).toEqual([20, 30]);
+  });
+});
