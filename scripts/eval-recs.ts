@@ -26,16 +26,23 @@ import {
   type RatingRow,
   type RecommenderEngine,
 } from '../subgraphs/recommendations/src/model/evaluation.ts';
-import { defaultSimilarityOptions, maxProfileItems, type InteractionWeighting, type SimilarityOptions } from '../subgraphs/recommendations/src/model/similarity.ts';
+import {
+  defaultSimilarityOptions,
+  maxProfileItems,
+  resolveSimilarityOptions,
+  type InteractionWeighting,
+  type ModelParameters,
+} from '../subgraphs/recommendations/src/model/similarity.ts';
 import { runCli } from './lib/cli.ts';
 
 const usage = [
   'usage: npm run eval:recs -- --train <csv> --test <csv> [--k 10] [--out <recs.csv>]',
   '   or: npm run eval:recs -- --split <ratings.csv> --seed <n> --out-dir <dir>',
   '   or: npm run eval:recs -- --movielens <dir> [--seeds 42,43,44] [--k 10]',
-  'model options: --engine memory --similarity rp3beta|cosine --neighbours N --alpha A --beta B --shrinkage S',
+  'model options: --engine memory --similarity rp3beta|cosine|ease --neighbours N --alpha A --beta B --shrinkage S',
   '  --neighbourhood outgoing|incoming --normalize-rows true|false --min-rating R --rating-scale binary|linear',
   '  --like-weight W --half-life-days D|none --profile-items N|all',
+  '  --ease-movies N --lambda L --ease-user-scaling true|false --popularity-penalty G',
 ].join('\n');
 
 const optionSpec = {
@@ -61,6 +68,10 @@ const optionSpec = {
   'like-weight': { type: 'string' },
   'half-life-days': { type: 'string' },
   'profile-items': { type: 'string' },
+  'ease-movies': { type: 'string' },
+  lambda: { type: 'string' },
+  'ease-user-scaling': { type: 'string' },
+  'popularity-penalty': { type: 'string' },
   help: { type: 'boolean' },
 } as const;
 
@@ -98,7 +109,8 @@ function oneOf<T extends string>(flag: string, text: string, allowed: readonly T
 // goes through Neo4j (the production path) plugs in here under another --engine name.
 
 interface ModelSettings {
-  similarity: SimilarityOptions;
+  /** Every option resolved (defaults of the chosen measure filled in), as the model records them. */
+  similarity: ModelParameters;
   profileItems: number;
 }
 
@@ -115,16 +127,29 @@ function readModelSettings(values: Values): ModelSettings {
   if (values['half-life-days'] !== undefined) {
     weighting.halfLifeDays = values['half-life-days'] === 'none' ? null : decimal('half-life-days', values['half-life-days'], (v) => v > 0, 'a number of days > 0 or "none"');
   }
-  const similarity: SimilarityOptions = {
-    neighboursPerMovie: values.neighbours === undefined ? defaults.neighboursPerMovie : wholeNumber('neighbours', values.neighbours, 1),
-    similarity: values.similarity === undefined ? defaults.similarity : oneOf('similarity', values.similarity, ['rp3beta', 'cosine'] as const),
-    alpha: values.alpha === undefined ? defaults.alpha : decimal('alpha', values.alpha, (v) => v > 0, 'a number > 0'),
-    beta: values.beta === undefined ? defaults.beta : decimal('beta', values.beta, (v) => v >= 0, 'a number >= 0'),
-    shrinkage: values.shrinkage === undefined ? defaults.shrinkage : decimal('shrinkage', values.shrinkage, (v) => v >= 0, 'a number >= 0'),
-    neighbourhood: values.neighbourhood === undefined ? defaults.neighbourhood : oneOf('neighbourhood', values.neighbourhood, ['outgoing', 'incoming'] as const),
-    normalizeRows: values['normalize-rows'] === undefined ? defaults.normalizeRows : oneOf('normalize-rows', values['normalize-rows'], ['true', 'false'] as const) === 'true',
-    weighting,
-  };
+  // Options not given are left to resolveSimilarityOptions, whose defaults follow the measure
+  // (e.g. 50 neighbours for rp3beta, 200 for ease).
+  const given = <T>(text: string | undefined, parse: (text: string) => T): T | undefined => (text === undefined ? undefined : parse(text));
+  let similarity: ModelParameters;
+  try {
+    similarity = resolveSimilarityOptions({
+      neighboursPerMovie: given(values.neighbours, (text) => wholeNumber('neighbours', text, 1)),
+      similarity: given(values.similarity, (text) => oneOf('similarity', text, ['rp3beta', 'cosine', 'ease'] as const)),
+      alpha: given(values.alpha, (text) => decimal('alpha', text, (v) => v > 0, 'a number > 0')),
+      beta: given(values.beta, (text) => decimal('beta', text, (v) => v >= 0, 'a number >= 0')),
+      shrinkage: given(values.shrinkage, (text) => decimal('shrinkage', text, (v) => v >= 0, 'a number >= 0')),
+      neighbourhood: given(values.neighbourhood, (text) => oneOf('neighbourhood', text, ['outgoing', 'incoming'] as const)),
+      normalizeRows: given(values['normalize-rows'], (text) => oneOf('normalize-rows', text, ['true', 'false'] as const) === 'true'),
+      weighting,
+      easeMovies: given(values['ease-movies'], (text) => wholeNumber('ease-movies', text, 2)),
+      easeLambda: given(values.lambda, (text) => decimal('lambda', text, (v) => v > 0, 'a number > 0')),
+      easeUserScaling: given(values['ease-user-scaling'], (text) => oneOf('ease-user-scaling', text, ['true', 'false'] as const) === 'true'),
+      popularityPenalty: given(values['popularity-penalty'], (text) => decimal('popularity-penalty', text, (v) => v >= 0, 'a number >= 0')),
+    });
+  } catch (error) {
+    if (error instanceof RangeError) throw new ConfigError('arguments:', error.message);
+    throw error;
+  }
   const profileText = values['profile-items'];
   const profileItems = profileText === undefined ? maxProfileItems : profileText === 'all' ? Number.MAX_SAFE_INTEGER : wholeNumber('profile-items', profileText, 1);
   return { similarity, profileItems };
@@ -132,12 +157,18 @@ function readModelSettings(values: Values): ModelSettings {
 
 function describeModel(settings: ModelSettings): string {
   const s = settings.similarity;
-  const w = s.weighting!;
-  const measure = s.similarity === 'cosine' ? `cosine shrinkage=${s.shrinkage}` : `rp3beta alpha=${s.alpha} beta=${s.beta}`;
+  const w = s.weighting;
+  const measure =
+    s.similarity === 'cosine'
+      ? `cosine shrinkage=${s.shrinkage}`
+      : s.similarity === 'ease'
+        ? `ease ${s.easeMovies} most rated movies lambda=${s.easeLambda}${s.easeUserScaling ? ' (users scaled 1/sqrt(interactions))' : ''}`
+        : `rp3beta alpha=${s.alpha} beta=${s.beta}`;
+  const penalty = s.popularityPenalty > 0 ? `, popularity penalty ${s.popularityPenalty}` : '';
   const ratings = `ratings >= ${w.minRating} ${w.ratingScale}`;
   const decay = w.halfLifeDays === null ? 'no time decay' : `half-life ${w.halfLifeDays} d`;
   const profile = settings.profileItems >= Number.MAX_SAFE_INTEGER ? 'all' : String(settings.profileItems);
-  return `${measure}, ${s.neighboursPerMovie} ${s.neighbourhood} neighbours${s.normalizeRows ? ' (rows normalised)' : ''}, ${ratings}, like ${w.likeWeight}, ${decay}, profile ${profile} most recent`;
+  return `${measure}, ${s.neighboursPerMovie} ${s.neighbourhood} neighbours${s.normalizeRows ? ' (rows normalised)' : ''}, ${ratings}, like ${w.likeWeight}, ${decay}, profile ${profile} most recent${penalty}`;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -347,7 +347,10 @@ export function createInMemoryEngine(options: InMemoryEngineOptions = {}): InMem
       const interactions = interactionsByUser.get(userId) ?? [];
       const seen = new Set(interactions.map((interaction) => interaction.movieId));
       const profile = buildProfile(interactions, now, { limit: profileItems, weighting: similarity.weighting });
-      const list = scoreCandidates(profile, neighboursOf, seen, k).map((candidate) => candidate.movieId);
+      // The model's optional popularity penalty, applied as serving would (see scoreCandidates).
+      const penalties = model?.popularityPenalty;
+      const penaltyOf = penalties ? (movieId: number): number => penalties.get(movieId) ?? 0 : undefined;
+      const list = scoreCandidates(profile, neighboursOf, seen, k, 3, penaltyOf).map((candidate) => candidate.movieId);
       if (list.length < k && popularFallback) {
         filledFromPopular += 1;
         firstUnseen(popular, seen, k, list);

@@ -62,12 +62,12 @@ describe('computeSimilarities', () => {
   });
 
   it('rp3beta alpha sharpens the transition probabilities', () => {
-    const model = computeSimilarities(tiny, { neighboursPerMovie: 10, alpha: 2, beta: 0, normalizeRows: false, weighting: binary });
+    const model = computeSimilarities(tiny, { neighboursPerMovie: 10, similarity: 'rp3beta', alpha: 2, beta: 0, normalizeRows: false, weighting: binary });
     expect(model.neighbours.get(1)?.[0]).toEqual({ movieId: 2, score: expect.closeTo(2 * (1 / 9) * (1 / 4), 12) });
   });
 
   it('normalised rows sum to 1 and keep their order', () => {
-    const model = computeSimilarities(tiny, { neighboursPerMovie: 10, normalizeRows: true, weighting: binary });
+    const model = computeSimilarities(tiny, { neighboursPerMovie: 10, similarity: 'rp3beta', normalizeRows: true, weighting: binary });
     for (const list of model.neighbours.values()) expect(list.reduce((sum, neighbour) => sum + neighbour.score, 0)).toBeCloseTo(1, 12);
     expect(ids(model.neighbours.get(1))).toEqual([2, 3]);
   });
@@ -152,6 +152,94 @@ describe('computeSimilarities', () => {
   });
 });
 
+describe('computeSimilarities: ease', () => {
+  // Binary weights, no user scaling, lambda 1 on `tiny`: G = XᵀX + I = [[4,2,1,0],[2,3,0,0],[1,0,3,1],[0,0,1,2]];
+  // B = -P / diag(P) with P = G⁻¹ (exact fractions, checked with numpy):
+  //   1 -> 2: 5/9, 1 -> 3: 3/8, 1 -> 4: -1/7;  2 -> 1: 2/3, 2 -> 3: -1/4, 2 -> 4: 2/21
+  //   3 -> 1: 2/5, 3 -> 2: -2/9, 3 -> 4: 8/21; 4 -> 1: -1/5, 4 -> 2: 1/9, 4 -> 3: 1/2
+  const plain: SimilarityOptions = { similarity: 'ease', easeLambda: 1, easeUserScaling: false, weighting: binary };
+
+  it('on a tiny matrix: hand-computed signed weights, B_ii = 0 (never its own neighbour), best first', () => {
+    const model = computeSimilarities(tiny, plain);
+    expect(model.neighbours.get(1)).toEqual([
+      { movieId: 2, score: expect.closeTo(5 / 9, 12) },
+      { movieId: 3, score: expect.closeTo(3 / 8, 12) },
+      { movieId: 4, score: expect.closeTo(-1 / 7, 12) },
+    ]);
+    expect(model.neighbours.get(2)).toEqual([
+      { movieId: 1, score: expect.closeTo(2 / 3, 12) },
+      { movieId: 4, score: expect.closeTo(2 / 21, 12) },
+      { movieId: 3, score: expect.closeTo(-1 / 4, 12) },
+    ]);
+    expect(model.neighbours.get(4)).toEqual([
+      { movieId: 3, score: expect.closeTo(1 / 2, 12) },
+      { movieId: 2, score: expect.closeTo(1 / 9, 12) },
+      { movieId: 1, score: expect.closeTo(-1 / 5, 12) },
+    ]);
+    for (const [movieId, list] of model.neighbours) expect(ids(list)).not.toContain(movieId);
+    // Sign structure: co-watched pairs are positive; 2 and 3, never watched together but both with 1, explain each other away.
+    expect(model.neighbours.get(3)?.find((neighbour) => neighbour.movieId === 2)?.score).toBeLessThan(0);
+    expect(model).toMatchObject({ users: 4, movies: 4, edges: 12 });
+    expect(model.parameters).toMatchObject({ similarity: 'ease', neighboursPerMovie: 200, normalizeRows: false, easeLambda: 1 });
+  });
+
+  it('keeps the largest |weight| per movie, negative edges included', () => {
+    const model = computeSimilarities(tiny, { ...plain, neighboursPerMovie: 2 });
+    expect(ids(model.neighbours.get(1))).toEqual([2, 3]);
+    // |-1/4| beats 2/21: the negative edge is kept, the weak positive one dropped.
+    expect(model.neighbours.get(2)).toEqual([
+      { movieId: 1, score: expect.closeTo(2 / 3, 12) },
+      { movieId: 3, score: expect.closeTo(-1 / 4, 12) },
+    ]);
+    expect(ids(model.neighbours.get(4))).toEqual([3, 1]);
+    expect(model.edges).toBe(8);
+  });
+
+  it('user scaling and rating weights: G = Xᵀ diag(1/sqrt(deg)) X + λI (default lambda and scaling)', () => {
+    // Every user has 2 interactions rated 4 (weight 0.8); lambda 15 (numpy reference values).
+    const model = computeSimilarities(tiny, { similarity: 'ease', easeLambda: 15 });
+    const score = (from: number, to: number): number | undefined => model.neighbours.get(from)?.find((neighbour) => neighbour.movieId === to)?.score;
+    expect(score(1, 2)).toBeCloseTo(5.53753494e-2, 10);
+    expect(score(1, 4)).toBeCloseTo(-7.90288327e-4, 12);
+    expect(score(2, 3)).toBeCloseTo(-1.57932853e-3, 12);
+    expect(score(4, 3)).toBeCloseTo(2.92863242e-2, 10);
+  });
+
+  it('covers only the easeMovies most rated movies (ties: lower id); the others get no edges', () => {
+    // 1 has 3 users, 2 and 3 have 2 each: M = {1, 2}. G = [[4,2],[2,3]], P = [[3,-2],[-2,4]] / 8.
+    const model = computeSimilarities(tiny, { ...plain, easeMovies: 2 });
+    expect(model.neighbours.get(1)).toEqual([{ movieId: 2, score: expect.closeTo(0.5, 12) }]);
+    expect(model.neighbours.get(2)).toEqual([{ movieId: 1, score: expect.closeTo(2 / 3, 12) }]);
+    expect(model.neighbours.has(3)).toBe(false);
+    expect(model.neighbours.has(4)).toBe(false);
+    expect(model).toMatchObject({ movies: 4, edges: 2 });
+  });
+
+  it('is deterministic, reports progress up to 1, rejects options it cannot honour', () => {
+    const crowd = fromBaskets(
+      Object.fromEntries(Array.from({ length: 40 }, (_, user) => [`u${user}`, Array.from({ length: 15 }, (_, index) => ((user * 11 + index * 7) % 60) + 1)])),
+    );
+    const progress: number[] = [];
+    const first = computeSimilarities(crowd, { similarity: 'ease', neighboursPerMovie: 20, onProgress: (fraction) => progress.push(fraction) });
+    expect(computeSimilarities(crowd, { similarity: 'ease', neighboursPerMovie: 20 }).neighbours).toEqual(first.neighbours);
+    expect(progress.length).toBeGreaterThan(2);
+    expect(progress).toEqual([...progress].sort((a, b) => a - b));
+    expect(progress.at(-1)).toBe(1);
+    for (const list of first.neighbours.values()) expect(list.length).toBeLessThanOrEqual(20);
+    expect(() => computeSimilarities(tiny, { similarity: 'ease', neighbourhood: 'incoming' })).toThrow(RangeError);
+    expect(() => computeSimilarities(tiny, { similarity: 'ease', easeLambda: 0 })).toThrow(RangeError);
+    expect(() => computeSimilarities(tiny, { similarity: 'ease', easeMovies: 0 })).toThrow(RangeError);
+    expect(computeSimilarities([], { similarity: 'ease' })).toMatchObject({ users: 0, movies: 0, edges: 0 });
+  });
+
+  it('optional popularity penalty: g · ln(1 + n) / ln(1 + n_max) per movie, absent by default', () => {
+    expect(computeSimilarities(tiny, plain).popularityPenalty).toBeUndefined();
+    const penalties = computeSimilarities(tiny, { ...plain, popularityPenalty: 0.1 }).popularityPenalty;
+    expect(penalties?.get(1)).toBeCloseTo(0.1, 12);
+    expect(penalties?.get(4)).toBeCloseTo((0.1 * Math.log(2)) / Math.log(4), 12);
+  });
+});
+
 describe('profileWeight', () => {
   it('rating-scaled by default; a LIKE weighs as a 5-star rating; a DISLIKE is never positive', () => {
     expect(profileWeight(rated('u', 1, 4), 0)).toBeCloseTo(0.8, 12);
@@ -208,6 +296,35 @@ describe('scoreCandidates', () => {
     expect(ranked[2]).toEqual({ movieId: 12, score: expect.closeTo(0.05, 12), because: [2] });
     expect(scoreCandidates(profile, neighboursOf, new Set([1, 2, 3]), 10, 2)[0]?.because).toEqual([1, 2]);
     expect(scoreCandidates(profile, neighboursOf, new Set([1, 2, 3, 11]), 1)).toEqual([{ movieId: 10, score: expect.closeTo(0.68, 12), because: [1, 3] }]);
+  });
+
+  it('signed similarities: no positive contribution -> not returned; a total <= 0 ranks below positive ones', () => {
+    const signed = new Map<number, Neighbour[]>([
+      [1, [{ movieId: 10, score: 0.5 }, { movieId: 14, score: 0.45 }, { movieId: 11, score: 0.2 }, { movieId: 12, score: -0.3 }]],
+      [2, [{ movieId: 11, score: 0.3 }, { movieId: 13, score: -0.1 }, { movieId: 10, score: -0.6 }]],
+    ]);
+    const profile = [
+      { movieId: 1, weight: 1 },
+      { movieId: 2, weight: 1 },
+    ];
+    // 11: 0.2 + 0.3; 14: 0.45; 10: 0.5 - 0.6 = -0.1; 12 and 13 only ever pushed down.
+    const ranked = scoreCandidates(profile, (id) => signed.get(id), new Set([1, 2]), 10);
+    expect(ranked).toEqual([
+      { movieId: 11, score: expect.closeTo(0.5, 12), because: [2, 1] },
+      { movieId: 14, score: expect.closeTo(0.45, 12), because: [1] },
+      { movieId: 10, score: expect.closeTo(-0.1, 12), because: [1] },
+    ]);
+    // With penalties: raw / best raw - penalty; a negative total still ranks last, whatever its penalty.
+    const penalties = new Map([
+      [11, 0.2],
+      [10, -5],
+    ]);
+    const adjusted = scoreCandidates(profile, (id) => signed.get(id), new Set([1, 2]), 10, 3, (id) => penalties.get(id) ?? 0);
+    expect(adjusted.map((candidate) => [candidate.movieId, candidate.score])).toEqual([
+      [14, expect.closeTo(0.9, 12)],
+      [11, expect.closeTo(0.8, 12)],
+      [10, expect.closeTo(-0.2 + 5, 12)],
+    ]);
   });
 
   it('skips profile movies without positive weight or without neighbours; ties go to the lower id', () => {
