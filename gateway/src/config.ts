@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { envReader, readCommonConfig, repoRoot } from '@platform/shared';
+import { defaultSubscriptionLimits, envReader, readCommonConfig, repoRoot, type SubscriptionLimits } from '@platform/shared';
 
 export interface GatewayConfig {
   host: string;
@@ -12,6 +12,8 @@ export interface GatewayConfig {
   jwtAudience: string;
   jwksUrl: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** WebSocket (graphql-ws) limits: WS_* variables, see gateway/src/subscriptions. */
+  subscriptions: SubscriptionLimits;
 }
 
 export function readGatewayConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
@@ -28,5 +30,14 @@ export function readGatewayConfig(env: Record<string, string | undefined> = proc
     supergraphFile: read.string('SUPERGRAPH_FILE', join(repoRoot, 'schema', 'supergraph.graphql')),
     subgraphUrls,
     subgraphTimeoutMs: read.int('SUBGRAPH_TIMEOUT_MS', 10_000, { min: 100, max: 300_000 }),
+    subscriptions: {
+      maxOperationsPerConnection: read.int('WS_MAX_OPERATIONS_PER_CONNECTION', defaultSubscriptionLimits.maxOperationsPerConnection, { min: 1, max: 10_000 }),
+      maxConnectionsPerUser: read.int('WS_MAX_CONNECTIONS_PER_USER', defaultSubscriptionLimits.maxConnectionsPerUser, { min: 1, max: 10_000 }),
+      maxMessageBytes: read.int('WS_MAX_MESSAGE_BYTES', defaultSubscriptionLimits.maxMessageBytes, { min: 1_024, max: 16 * 1024 * 1024 }),
+      connectionInitTimeoutMs: read.int('WS_CONNECTION_INIT_TIMEOUT_MS', defaultSubscriptionLimits.connectionInitTimeoutMs, { min: 100, max: 60_000 }),
+      keepAliveMs: read.int('WS_KEEPALIVE_MS', defaultSubscriptionLimits.keepAliveMs, { min: 1_000, max: 300_000 }),
+      eventBufferSize: read.int('WS_EVENT_BUFFER_SIZE', defaultSubscriptionLimits.eventBufferSize, { min: 1, max: 100_000 }),
+      maxBufferedBytes: read.int('WS_MAX_BUFFERED_BYTES', defaultSubscriptionLimits.maxBufferedBytes, { min: 64 * 1024, max: 1024 * 1024 * 1024 }),
+    },
   };
 }

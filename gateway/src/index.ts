@@ -20,8 +20,10 @@ import {
   type TokenVerifier,
 } from '@platform/shared';
 import { readGatewayConfig } from './config.ts';
+import { mountExplorer } from './explorer.ts';
 import type { GatewayContext } from './context.ts';
 import { SubgraphDataSource } from './subgraph-data-source.ts';
+import { refuseSubscriptionsOverHttp, startGatewaySubscriptions } from './subscriptions/index.ts';
 
 export interface GatewayOptions {
   verifier?: TokenVerifier;
@@ -35,10 +37,11 @@ export async function startGateway(env: Record<string, string | undefined> = pro
   const verifier =
     options.verifier ?? createTokenVerifier({ issuer: config.jwtIssuer, audience: config.jwtAudience, keys: config.jwksUrl, logger });
   const dataSources = new Map<string, SubgraphDataSource>();
+  const supergraphSdl = readFileSync(config.supergraphFile, 'utf8');
 
   const gateway = new ApolloGateway({
     // A static, committed supergraph: the gateway never composes or polls at runtime.
-    supergraphSdl: readFileSync(config.supergraphFile, 'utf8'),
+    supergraphSdl,
     buildService: ({ name, url }) => {
       const source = new SubgraphDataSource({ name, url: config.subgraphUrls[name] ?? url ?? '', timeoutMs: config.subgraphTimeoutMs });
       dataSources.set(name, source);
@@ -61,7 +64,7 @@ export async function startGateway(env: Record<string, string | undefined> = pro
     // runService owns SIGINT/SIGTERM (drain, close pools, exit); Apollo's own handlers would race it.
     stopOnTerminationSignals: false,
     validationRules: [operationLimitsRule()],
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), ApolloServerPluginLandingPageDisabled()],
+    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), ApolloServerPluginLandingPageDisabled(), refuseSubscriptionsOverHttp],
   });
   await apollo.start();
 
@@ -83,6 +86,8 @@ export async function startGateway(env: Record<string, string | undefined> = pro
     const ready = checks.every(([, ok]) => ok);
     response.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', subgraphs });
   });
+  // Before Apollo's route: a browser's GET /graphql gets the explorer page, everything else passes on.
+  mountExplorer(app);
   app.use(
     '/graphql',
     express.json({ limit: '1mb' }),
@@ -103,6 +108,21 @@ export async function startGateway(env: Record<string, string | undefined> = pro
     }),
   );
 
+  // WebSocket on the same server and path (subscriptions/index.ts); data sources exist once Apollo started.
+  const subscriptions = startGatewaySubscriptions({
+    httpServer,
+    supergraphSdl,
+    dataSources,
+    verifier,
+    logger,
+    limits: config.subscriptions,
+    executeOperation: async (request, contextValue) => {
+      const response = await apollo.executeOperation(request, { contextValue });
+      if (response.body.kind === 'single') return response.body.singleResult;
+      return { errors: [{ message: 'Incremental delivery (@defer) is not available over WebSocket', extensions: { code: 'BAD_REQUEST' } }] };
+    },
+  });
+
   const { url, port } = await listen(httpServer, config.port, config.host);
   logger.info('listening', { url: `${url}/graphql`, port, subgraphs: Object.fromEntries([...dataSources].map(([name, s]) => [name, s.url])) });
   return {
@@ -111,6 +131,8 @@ export async function startGateway(env: Record<string, string | undefined> = pro
     port,
     httpServer,
     stop: async () => {
+      // Sockets first: the HTTP drain would otherwise wait for them until its grace period ends.
+      await subscriptions.close();
       await apollo.stop();
     },
   };

@@ -12,6 +12,7 @@ import { applyAuthDirectives } from './auth-directives.ts';
 import { createErrorFormatter } from './errors.ts';
 import { createApp, httpServerFor, listen, requestIdFor } from './http-server.ts';
 import type { Logger } from './logger.ts';
+import { graphqlSubscriptionRunner, startSubscriptionServer, type SubscriptionLimits, type SubscriptionServer } from './subscription-server.ts';
 
 /** What every subgraph's per-request context starts from. */
 export interface RequestContext extends BaseContext {
@@ -40,6 +41,11 @@ export interface SubgraphServerOptions<TContext extends RequestContext> {
   /** Extra HTTP routes (e.g. the users subgraph's JWKS). */
   routes?(app: Express): void;
   plugins?: ApolloServerPlugin<TContext>[];
+  /**
+   * Serve the schema's Subscription fields over graphql-ws at /graphql (same URL as HTTP; see
+   * subscription-server.ts). Each event runs with a fresh createContext() for the connection's viewer.
+   */
+  subscriptions?: { limits?: Partial<SubscriptionLimits> };
 }
 
 export interface RunningServer {
@@ -56,8 +62,9 @@ export async function startSubgraphServer<TContext extends RequestContext>(
   const { logger } = options;
   const app = createApp();
   const httpServer = httpServerFor(app);
+  const schema = applyAuthDirectives(buildSubgraphSchema([{ typeDefs: options.typeDefs, resolvers: options.resolvers }]));
   const apollo = new ApolloServer<TContext>({
-    schema: applyAuthDirectives(buildSubgraphSchema([{ typeDefs: options.typeDefs, resolvers: options.resolvers }])),
+    schema,
     formatError: createErrorFormatter(logger),
     includeStacktraceInErrorResponses: false,
     // runService owns SIGINT/SIGTERM (drain, close pools, exit); Apollo's own handlers would race it.
@@ -99,6 +106,24 @@ export async function startSubgraphServer<TContext extends RequestContext>(
     }),
   );
 
+  let subscriptionServer: SubscriptionServer | undefined;
+  if (options.subscriptions) {
+    subscriptionServer = startSubscriptionServer({
+      httpServer,
+      schema,
+      verifier: options.verifier,
+      logger,
+      limits: options.subscriptions.limits ?? {},
+      // Subgraphs sit behind the gateway, which sets x-forwarded-for (as for HTTP above).
+      trustForwardedFor: true,
+      run: graphqlSubscriptionRunner({
+        schema,
+        createContext: (connection, requestId) =>
+          options.createContext({ viewer: connection.viewer, requestId, logger: logger.child({ requestId }), clientAddress: connection.clientAddress }),
+      }),
+    });
+  }
+
   const { port, url } = await listen(httpServer, options.port, options.host);
   logger.info('listening', { url: `${url}/graphql`, port });
   return {
@@ -107,6 +132,8 @@ export async function startSubgraphServer<TContext extends RequestContext>(
     port,
     httpServer,
     stop: async () => {
+      // Sockets first: the HTTP drain below would otherwise wait for them until its grace period ends.
+      await subscriptionServer?.close();
       await apollo.stop();
     },
   };
