@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gt, gte, lt, sql } from 'drizzle-orm';
 import type { Database } from '@platform/shared';
 import { bucketStarts } from './buckets.ts';
-import { activityBuckets, movieStats, platformTotals, userActivity, type Granularity } from './tables.ts';
+import { activityBuckets, averageIndexFloors, movieStats, platformTotals, userActivity, type Granularity } from './tables.ts';
 
 export type TotalsRow = typeof platformTotals.$inferSelect;
 
@@ -131,6 +131,11 @@ export function createAnalyticsData(db: Database, events: EventLagSource, tuning
   const topByRating = async (priorWeight: number, first: number): Promise<MovieStatsView[]> => {
     const mean = await globalMeanHalves();
     const minimum = Math.max(priorWeight, 1);
+    // The partial index the walk follows: the one of the highest floor the candidates all reach,
+    // so it steps over as few movies with too few ratings as possible. A literal, not a parameter:
+    // the planner picks a partial index only when the query's condition implies its predicate.
+    const floor = averageIndexFloors.findLast((candidate) => candidate <= minimum);
+    const indexPredicate = floor === undefined ? gt(movieStats.ratingCount, 0) : sql`${movieStats.ratingCount} >= ${sql.raw(String(floor))}`;
     const best: { row: MovieStatsRow; score: number }[] = [];
     const ranks = (a: { row: MovieStatsRow; score: number }, b: { row: MovieStatsRow; score: number }): number =>
       b.score - a.score || a.row.movieId - b.row.movieId;
@@ -141,7 +146,7 @@ export function createAnalyticsData(db: Database, events: EventLagSource, tuning
         .from(movieStats)
         .where(
           and(
-            gt(movieStats.ratingCount, 0), // the partial index's predicate
+            indexPredicate,
             gte(movieStats.ratingCount, minimum),
             after === null ? undefined : sql`(${movieStats.averageHalves}, ${movieStats.movieId}) < (${after.average}, ${after.movieId})`,
           ),

@@ -7,17 +7,26 @@ import {
   createReleaseStack,
   envReader,
   loadTypeDefs,
+  type Logger,
+  type Redis,
   type RunningServer,
 } from '@platform/shared';
 import { readPostgresSubgraphConfig, startPostgresSubgraph, type PostgresSubgraphOptions } from '@platform/shared/postgres-subgraph';
+import { cacheNamespaceOf, createReadCache, withReadCache } from './cache.ts';
 import { analyticsStreamsFor, readGroupLag, startAnalyticsConsumer, streamList, type AnalyticsStreams } from './consumer.ts';
 import { createAnalyticsData } from './data.ts';
 import { resolvers, type AnalyticsContext } from './resolvers.ts';
 
 export function readAnalyticsConfig(env: Record<string, string | undefined> = process.env) {
+  const read = envReader(env);
+  const redisUrl = read.url('REDIS_URL', ['redis:', 'rediss:'], 'redis://127.0.0.1:6379');
   return {
     ...readPostgresSubgraphConfig(env, 4005),
-    redisUrl: envReader(env).url('REDIS_URL', ['redis:', 'rediss:'], 'redis://127.0.0.1:6379'),
+    redisUrl,
+    /** how long topMovies, mostActiveUsers and activity answers are served from Redis; 0 = no cache */
+    cacheTtlSeconds: read.int('ANALYTICS_CACHE_TTL_SECONDS', 5, { min: 0, max: 3_600 }),
+    /** the cache may live in another Redis than the streams (one that may evict, say) */
+    cacheRedisUrl: read.url('ANALYTICS_CACHE_REDIS_URL', ['redis:', 'rediss:'], redisUrl),
   };
 }
 
@@ -56,6 +65,14 @@ export async function startAnalyticsSubgraph(env: Record<string, string | undefi
     const statusRedis = connectRedis(config.redisUrl, { name: 'analytics-status', logger });
     releases.push(async () => statusRedis.disconnect());
 
+    const cacheRedis = config.cacheTtlSeconds > 0 ? connectRedis(config.cacheRedisUrl, { name: 'analytics-cache', logger }) : null;
+    if (cacheRedis) {
+      releases.push(async () => cacheRedis.disconnect());
+      // The cache is optional: its Redis being down does not stop the start (requests read
+      // PostgreSQL meanwhile), but a short wait lets the first requests use it.
+      await waitForCache(cacheRedis, logger);
+    }
+
     const consumerPostgres = connectPostgres(config.databaseUrl, { applicationName: 'analytics-consumer', max: 2, logger });
     releases.push(() => consumerPostgres.close());
     await checkPostgres(consumerPostgres.pool);
@@ -78,7 +95,10 @@ export async function startAnalyticsSubgraph(env: Record<string, string | undefi
       // A handful of cheap reads per request (primary-key reads and short index scans).
       poolSize: 5,
       contextFor: (db) => {
-        const data = createAnalyticsData(db, { lag: () => readGroupLag(statusRedis, streamList(streams)) });
+        const uncached = createAnalyticsData(db, { lag: () => readGroupLag(statusRedis, streamList(streams)) });
+        const data = cacheRedis
+          ? withReadCache(uncached, createReadCache({ redis: cacheRedis, ttlSeconds: config.cacheTtlSeconds, namespace: cacheNamespaceOf(config.databaseUrl), logger }))
+          : uncached;
         return (base) => ({ ...base, data });
       },
     });
@@ -89,4 +109,15 @@ export async function startAnalyticsSubgraph(env: Record<string, string | undefi
     await releases.releaseAll();
     throw error;
   }
+}
+
+/** Waits up to a second for the cache's connection; logs and carries on without it otherwise. */
+async function waitForCache(redis: Redis, logger: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve('no answer within 1 s'), 1_000);
+  });
+  const reason = await Promise.race([redis.ping().then(() => null, (error: unknown) => (error instanceof Error ? error.message : String(error))), waited]);
+  clearTimeout(timer);
+  if (reason !== null) logger.warn('analytics cache not reachable at start; answering from PostgreSQL until it is', { reason });
 }

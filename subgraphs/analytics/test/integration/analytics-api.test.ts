@@ -91,7 +91,8 @@ beforeAll(async () => {
   const prefix = `test:analytics-api:${randomUUID()}`;
   eventStreams = { users: `${prefix}:users`, movies: `${prefix}:movies`, reviews: `${prefix}:reviews` };
   server = await startAnalyticsSubgraph(
-    { DATABASE_URL: scratch.url, REDIS_URL: redisUrl, PORT: '0', LOG_LEVEL: 'error', JWT_ISSUER: issuer, JWT_AUDIENCE: audience },
+    // The cache off: totals are not cached anyway, and this test reads the backfill's result.
+    { DATABASE_URL: scratch.url, REDIS_URL: redisUrl, PORT: '0', LOG_LEVEL: 'error', JWT_ISSUER: issuer, JWT_AUDIENCE: audience, ANALYTICS_CACHE_TTL_SECONDS: '0' },
     { verifier, eventStreams },
   );
 });

@@ -25,7 +25,11 @@ export interface Harness {
   redis: Redis;
   streams: AnalyticsStreams;
   server: RunningServer | null;
-  start(): Promise<RunningServer>;
+  /**
+   * Starts the subgraph with the cache off (ANALYTICS_CACHE_TTL_SECONDS=0): the consistency tests
+   * must read the read model itself, not an answer cached before a replay. `env` adds or overrides.
+   */
+  start(env?: Record<string, string>): Promise<RunningServer>;
   stopServer(): Promise<void>;
   graphql<T>(query: string, variables?: Record<string, unknown>, role?: Role | null): Promise<GraphQLResponse<T>>;
   publish(stream: keyof AnalyticsStreams, event: AnyEvent): Promise<string>;
@@ -77,9 +81,18 @@ export async function createHarness(options: { sources: boolean }): Promise<Harn
     redis,
     streams,
     server: null,
-    async start() {
+    async start(env = {}) {
       harness.server = await startAnalyticsSubgraph(
-        { DATABASE_URL: scratch.url, REDIS_URL: services().redisUrl, PORT: '0', LOG_LEVEL: 'error', JWT_ISSUER: issuer, JWT_AUDIENCE: audience },
+        {
+          DATABASE_URL: scratch.url,
+          REDIS_URL: services().redisUrl,
+          PORT: '0',
+          LOG_LEVEL: 'error',
+          JWT_ISSUER: issuer,
+          JWT_AUDIENCE: audience,
+          ANALYTICS_CACHE_TTL_SECONDS: '0',
+          ...env,
+        },
         { verifier, eventStreams: streams },
       );
       return harness.server;

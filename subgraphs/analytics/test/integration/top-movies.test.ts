@@ -34,9 +34,11 @@ describe('topMovies by RATING', () => {
   it('equals scoring every movie, whatever the global mean', async () => {
     const seed = Math.floor(Math.random() * 2 ** 31);
     const random = seededRandom(seed);
-    // Long tail: many movies with a few ratings, some with many; some with none.
+    // Long tail: many movies with a few ratings, some with many (past every index floor of the
+    // walk: 10, 100, 1000); some with none.
     const rows: Row[] = Array.from({ length: 400 }, (_, index) => {
-      const count = random() < 0.1 ? 0 : Math.floor(1 + random() ** 3 * 80);
+      const draw = random();
+      const count = draw < 0.1 ? 0 : draw < 0.8 ? Math.floor(1 + random() ** 3 * 80) : Math.floor(80 + random() ** 2 * 2_000);
       const mean = 1 + random() * 9;
       const sum = Math.min(count * 10, Math.max(count, Math.round(mean * count)));
       return { movieId: 1_000 + index, count, sum };
@@ -55,7 +57,7 @@ describe('topMovies by RATING', () => {
     for (const meanHalves of [1.5, 5.5, 8.2, 9.9]) {
       await postgres.pool.query('UPDATE analytics.platform_totals SET ratings = 1000, rating_halves_sum = $1 WHERE id = 1', [Math.round(meanHalves * 1000)]);
       const c = Math.round(meanHalves * 1000) / 1000;
-      for (const minRatings of [0, 1, 5, 20, 60]) {
+      for (const minRatings of [0, 1, 5, 10, 20, 60, 100, 150, 1000, 1500]) {
         for (const first of [1, 3, 10, 50]) {
           const expected = rows
             .filter((row) => row.count >= Math.max(minRatings, 1))
