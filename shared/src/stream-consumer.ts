@@ -15,6 +15,14 @@ export interface StreamConsumerOptions {
   consumer: string;
   logger: Logger;
   handle(event: AnyEvent, stream: string): Promise<void>;
+  /**
+   * Optional: applies every event of one read at once (e.g. in one transaction), used instead of
+   * `handle` when given. The whole read is acknowledged only after it resolves; when it throws,
+   * the same entries go through `handle` one by one (with the usual retries and dead letters), so
+   * one bad event does not hold back the others. It must be idempotent, as `handle` is.
+   */
+  handleBatch?(events: StreamEvent[]): Promise<void>;
+  /** entries per stream per read (XREADGROUP COUNT) */
   batchSize?: number;
   blockMs?: number;
   /** pending entries idle this long (their consumer died) are claimed by this one */
@@ -27,6 +35,14 @@ export interface StreamConsumer {
   stop(): Promise<void>;
   /** entries not yet delivered to the group, per stream (Redis 7's XINFO GROUPS `lag`) */
   lag(): Promise<Record<string, number | null>>;
+}
+
+/** One parsed entry of a read, for a batch handler. */
+export interface StreamEvent {
+  stream: string;
+  /** the entry's id in its stream */
+  entryId: string;
+  event: AnyEvent;
 }
 
 type StreamEntries = [stream: string, entries: [id: string, fields: string[]][]][];
@@ -64,7 +80,7 @@ export async function startStreamConsumer(options: StreamConsumerOptions): Promi
     return pending[0]?.[3] ?? 0;
   };
 
-  const process = async (entries: StreamEntries): Promise<void> => {
+  const processEach = async (entries: StreamEntries): Promise<void> => {
     for (const [stream, items] of entries) {
       for (const [id, fields] of items) {
         if (stopped) return;
@@ -91,6 +107,43 @@ export async function startStreamConsumer(options: StreamConsumerOptions): Promi
       }
     }
   };
+
+  const { handleBatch } = options;
+  const processBatch = async (entries: StreamEntries, batch: (events: StreamEvent[]) => Promise<void>): Promise<void> => {
+    const events: StreamEvent[] = [];
+    const readable: StreamEntries = [];
+    for (const [stream, items] of entries) {
+      const kept: [string, string[]][] = [];
+      for (const [id, fields] of items) {
+        if (stopped) return;
+        const text = eventText(fields);
+        let event: AnyEvent;
+        try {
+          event = parseEvent(text ?? '');
+        } catch (error) {
+          // As in processEach: unreadable now means unreadable on every delivery.
+          await deadLetter(stream, id, text, error instanceof EventFormatError ? error.message : 'unreadable');
+          continue;
+        }
+        events.push({ stream, entryId: id, event });
+        kept.push([id, fields]);
+      }
+      if (kept.length > 0) readable.push([stream, kept]);
+    }
+    if (events.length === 0 || stopped) return;
+    try {
+      await batch(events);
+    } catch (error) {
+      logger.warn('batch handler failed; applying its events one by one', {
+        group, count: events.length, error: error instanceof Error ? error.message : String(error),
+      });
+      await processEach(readable);
+      return;
+    }
+    for (const [stream, items] of readable) await control.xack(stream, group, ...items.map(([id]) => id));
+  };
+
+  const process = (entries: StreamEntries): Promise<void> => (handleBatch ? processBatch(entries, (events) => handleBatch.call(options, events)) : processEach(entries));
 
   const readOwnPending = async (): Promise<StreamEntries> =>
     ((await redis.xreadgroup('GROUP', group, consumer, 'COUNT', batchSize, 'STREAMS', ...streams, ...streams.map(() => '0'))) as StreamEntries | null) ?? [];

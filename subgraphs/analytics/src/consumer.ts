@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { startStreamConsumer, streamOf, type Database, type Logger, type Redis, type StreamConsumer } from '@platform/shared';
 import type { StreamLag } from './data.ts';
-import { applyAnalyticsEvent } from './projection.ts';
+import { applyAnalyticsEvent, applyAnalyticsEvents } from './projection.ts';
 
 /** The streams the read model is fed from, one per producer. */
 export interface AnalyticsStreams {
@@ -30,6 +30,10 @@ export interface AnalyticsConsumerOptions {
   logger: Logger;
   /** unique per process; defaults to host and pid, so replicas never share pending entries */
   consumerName?: string;
+  /** entries read (and applied in one transaction) per stream at a time; default 200 */
+  batchSize?: number;
+  /** deliveries before a failing event is dead-lettered (shared/src/stream-consumer.ts); default 10 */
+  maxDeliveries?: number;
 }
 
 export function startAnalyticsConsumer(options: AnalyticsConsumerOptions): Promise<StreamConsumer> {
@@ -40,6 +44,14 @@ export function startAnalyticsConsumer(options: AnalyticsConsumerOptions): Promi
     group: analyticsConsumerGroup,
     consumer: options.consumerName ?? `analytics@${hostname()}:${process.pid}`,
     logger,
+    batchSize: options.batchSize ?? 200,
+    maxDeliveries: options.maxDeliveries,
+    // A read's events in one transaction, their deltas summed (projection.ts); if that fails, the
+    // consumer applies them one by one with `handle`, so a bad event is retried and dead-lettered alone.
+    handleBatch: async (events) => {
+      const applied = await applyAnalyticsEvents(db, events.map(({ event }) => event));
+      logger.debug('events applied to the analytics read model', { read: events.length, applied: applied.length });
+    },
     handle: async (event, stream) => {
       const applied = await applyAnalyticsEvent(db, event);
       if (applied) logger.debug('event applied to the analytics read model', { stream, id: event.id, type: event.type });

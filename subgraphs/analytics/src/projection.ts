@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { applyOnce, type AnyEvent, type Database, type EventType } from '@platform/shared';
 import { bucketStart } from './buckets.ts';
-import { granularities, processedEvents } from './tables.ts';
+import { granularities, processedEvents, type Granularity } from './tables.ts';
 
 // How one event changes the read model. Every change is a delta (counts added, a rating moved
 // from one half-star slot to another, a timestamp raised), computed from the payload alone: the
@@ -257,4 +257,175 @@ export async function applyAnalyticsEvent(db: Database, event: AnyEvent): Promis
   const effect = effectOf(event);
   if (!effect) return false;
   return applyOnce(db, processedEvents, event.id, (tx) => writeEffect(tx, effect));
+}
+
+/** The summed effect of many events: one entry per movie, per user, per bucket, one for the totals. */
+export interface BatchEffect {
+  movies: Map<number, MovieDelta>;
+  users: Map<string, UserDelta>;
+  totals: TotalsDelta;
+  /** key: `${granularity}|${start ISO}` */
+  buckets: Map<string, { granularity: Granularity; start: string; ratings: number; reviews: number; newUsers: number; users: Set<string> }>;
+}
+
+const later = (a: Date | null, b: Date | null): Date | null => (a === null ? b : b === null ? a : a >= b ? a : b);
+const earlier = (a: Date | null, b: Date | null): Date | null => (a === null ? b : b === null ? a : a <= b ? a : b);
+
+/** Sums effects in memory (deltas commute; last activity is a max, registration a min). Pure. */
+export function sumEffects(effects: EventEffect[]): BatchEffect {
+  const sum: BatchEffect = { movies: new Map(), users: new Map(), totals: { ...noTotals }, buckets: new Map() };
+  for (const { movie, user, totals, activity } of effects) {
+    if (movie) {
+      const into = sum.movies.get(movie.movieId);
+      if (!into) sum.movies.set(movie.movieId, { ...movie, distribution: [...movie.distribution] });
+      else {
+        into.ratings += movie.ratings;
+        into.halvesSum += movie.halvesSum;
+        into.likes += movie.likes;
+        into.dislikes += movie.dislikes;
+        movie.distribution.forEach((by, index) => (into.distribution[index] = (into.distribution[index] ?? 0) + by));
+      }
+    }
+    if (user) {
+      const into = sum.users.get(user.userId);
+      if (!into) sum.users.set(user.userId, { ...user });
+      else {
+        into.ratings += user.ratings;
+        into.halvesSum += user.halvesSum;
+        into.activeAt = later(into.activeAt, user.activeAt);
+        into.registeredAt = earlier(into.registeredAt, user.registeredAt);
+      }
+    }
+    for (const key of Object.keys(totals) as (keyof TotalsDelta)[]) sum.totals[key] += totals[key];
+    if (activity) {
+      for (const granularity of granularities) {
+        const start = bucketStart(activity.at, granularity).toISOString();
+        const key = `${granularity}|${start}`;
+        let bucket = sum.buckets.get(key);
+        if (!bucket) sum.buckets.set(key, (bucket = { granularity, start, ratings: 0, reviews: 0, newUsers: 0, users: new Set() }));
+        bucket.ratings += activity.ratings;
+        bucket.reviews += activity.reviews;
+        bucket.newUsers += activity.newUsers;
+        bucket.users.add(activity.userId);
+      }
+    }
+  }
+  return sum;
+}
+
+const jsonRows = (rows: unknown[]): string => JSON.stringify(rows);
+const byKey = <K extends string | number>(a: K, b: K): number => (a < b ? -1 : a > b ? 1 : 0);
+
+async function writeBatchEffect(tx: Database, effect: BatchEffect): Promise<void> {
+  // One statement per aggregate, rows in key order, in the same order as writeEffect (movies,
+  // users, totals, buckets): concurrent consumers take row locks in one order and cannot deadlock.
+  // Rows travel as one JSON parameter (jsonb_to_recordset): one round trip whatever the count.
+  const movies = [...effect.movies.values()].sort((a, b) => a.movieId - b.movieId);
+  if (movies.length > 0) {
+    const rows = movies.map((m) => ({ movie_id: m.movieId, rating_count: m.ratings, rating_halves_sum: m.halvesSum, distribution: m.distribution, like_count: m.likes, dislike_count: m.dislikes }));
+    await tx.execute(sql`
+      INSERT INTO analytics.movie_stats AS s (movie_id, rating_count, rating_halves_sum, distribution, like_count, dislike_count)
+      SELECT movie_id, rating_count, rating_halves_sum, distribution, like_count, dislike_count
+      FROM jsonb_to_recordset(${jsonRows(rows)}::jsonb)
+        AS r(movie_id bigint, rating_count integer, rating_halves_sum bigint, distribution integer[], like_count integer, dislike_count integer)
+      ORDER BY movie_id
+      ON CONFLICT (movie_id) DO UPDATE SET
+        rating_count = s.rating_count + excluded.rating_count,
+        rating_halves_sum = s.rating_halves_sum + excluded.rating_halves_sum,
+        distribution = array(
+          SELECT slot.current + slot.delta
+          FROM unnest(s.distribution, excluded.distribution) WITH ORDINALITY AS slot(current, delta, position)
+          ORDER BY slot.position),
+        like_count = s.like_count + excluded.like_count,
+        dislike_count = s.dislike_count + excluded.dislike_count`);
+  }
+  const users = [...effect.users.values()].sort((a, b) => byKey(a.userId, b.userId));
+  if (users.length > 0) {
+    const rows = users.map((u) => ({
+      user_id: u.userId, rating_count: u.ratings, rating_halves_sum: u.halvesSum,
+      last_active_at: u.activeAt?.toISOString() ?? null, registered_at: u.registeredAt?.toISOString() ?? null,
+    }));
+    await tx.execute(sql`
+      INSERT INTO analytics.user_activity AS u (user_id, rating_count, rating_halves_sum, last_active_at, registered_at)
+      SELECT user_id, rating_count, rating_halves_sum, last_active_at, registered_at
+      FROM jsonb_to_recordset(${jsonRows(rows)}::jsonb)
+        AS r(user_id uuid, rating_count integer, rating_halves_sum bigint, last_active_at timestamptz, registered_at timestamptz)
+      ORDER BY user_id
+      ON CONFLICT (user_id) DO UPDATE SET
+        rating_count = u.rating_count + excluded.rating_count,
+        rating_halves_sum = u.rating_halves_sum + excluded.rating_halves_sum,
+        last_active_at = greatest(u.last_active_at, excluded.last_active_at),
+        registered_at = least(u.registered_at, excluded.registered_at)`);
+  }
+  const { totals } = effect;
+  if (Object.values(totals).some((value) => value !== 0)) {
+    const result = await tx.execute(sql`
+      UPDATE analytics.platform_totals SET
+        users = users + ${totals.users}, movies = movies + ${totals.movies}, ratings = ratings + ${totals.ratings},
+        reviews = reviews + ${totals.reviews}, likes = likes + ${totals.likes}, dislikes = dislikes + ${totals.dislikes},
+        rating_halves_sum = rating_halves_sum + ${totals.halvesSum}, updated_at = now()
+      WHERE id = 1`);
+    if (result.rowCount !== 1) throw new Error('analytics.platform_totals has no row; run `npm run migrate`');
+  }
+  const buckets = [...effect.buckets.values()].sort((a, b) => byKey(a.granularity, b.granularity) || byKey(a.start, b.start));
+  if (buckets.length > 0) {
+    const bucketRows = buckets.map((b) => ({ granularity: b.granularity, start: b.start, ratings: b.ratings, reviews: b.reviews, new_users: b.newUsers }));
+    const memberRows = buckets.flatMap((b) => [...b.users].sort(byKey).map((userId) => ({ granularity: b.granularity, start: b.start, user_id: userId })));
+    // As in writeEffect: a membership row inserted now is a user's first action in that bucket,
+    // and only those raise its distinct active-user count.
+    await tx.execute(sql`
+      WITH first_action AS (
+        INSERT INTO analytics.active_users (granularity, start, user_id)
+        SELECT granularity, start, user_id
+        FROM jsonb_to_recordset(${jsonRows(memberRows)}::jsonb) AS m(granularity text, start timestamptz, user_id uuid)
+        ORDER BY granularity, start, user_id
+        ON CONFLICT DO NOTHING
+        RETURNING granularity, start
+      ), newly_active AS (
+        SELECT granularity, start, count(*)::integer AS users FROM first_action GROUP BY granularity, start
+      )
+      INSERT INTO analytics.activity_buckets AS b (granularity, start, ratings, reviews, new_users, active_users)
+      SELECT r.granularity, r.start, r.ratings, r.reviews, r.new_users, coalesce(newly_active.users, 0)
+      FROM jsonb_to_recordset(${jsonRows(bucketRows)}::jsonb) AS r(granularity text, start timestamptz, ratings integer, reviews integer, new_users integer)
+        LEFT JOIN newly_active USING (granularity, start)
+      ORDER BY r.granularity, r.start
+      ON CONFLICT (granularity, start) DO UPDATE SET
+        ratings = b.ratings + excluded.ratings,
+        reviews = b.reviews + excluded.reviews,
+        new_users = b.new_users + excluded.new_users,
+        active_users = b.active_users + excluded.active_users`);
+  }
+}
+
+/**
+ * Applies many events in ONE transaction, each at most once: every consumed event's id is
+ * inserted into processed_events in one statement, and only the ids that statement inserted
+ * (neither applied before nor repeated earlier in the batch) have their effects summed and written,
+ * one multi-row upsert per aggregate. The result is the same as applyAnalyticsEvent on each event
+ * in turn. Throws, changing nothing, when any event's payload is malformed or a write fails: the
+ * caller then falls back to applying the events one by one. Resolves the ids it applied.
+ */
+export async function applyAnalyticsEvents(db: Database, events: AnyEvent[]): Promise<string[]> {
+  // Effects first, outside the transaction: a malformed payload fails without touching the database.
+  const effects = new Map<string, EventEffect>();
+  for (const event of events) {
+    if (!consumed.has(event.type)) continue;
+    const effect = effectOf(event);
+    // PostgreSQL returns uuids in lower case; the first of several envelopes with one id wins, as one by one.
+    const id = event.id.toLowerCase();
+    if (effect && !effects.has(id)) effects.set(id, effect);
+  }
+  if (effects.size === 0) return [];
+  return db.transaction(async (tx) => {
+    const inserted = await tx
+      .insert(processedEvents)
+      .values([...effects.keys()].sort().map((eventId) => ({ eventId })))
+      .onConflictDoNothing()
+      .returning({ eventId: processedEvents.eventId });
+    const applied = inserted.map((row) => row.eventId);
+    const fresh = applied.flatMap((id) => effects.get(id) ?? []);
+    if (fresh.length !== applied.length) throw new Error('processed_events returned an event id the batch does not hold');
+    if (fresh.length > 0) await writeBatchEffect(tx, sumEffects(fresh));
+    return applied;
+  });
 }
