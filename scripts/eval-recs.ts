@@ -34,12 +34,13 @@ import {
   type ModelParameters,
 } from '../subgraphs/recommendations/src/model/similarity.ts';
 import { runCli } from './lib/cli.ts';
+import { createGraphEngine } from './lib/graph-eval-engine.ts';
 
 const usage = [
   'usage: npm run eval:recs -- --train <csv> --test <csv> [--k 10] [--out <recs.csv>]',
   '   or: npm run eval:recs -- --split <ratings.csv> --seed <n> --out-dir <dir>',
   '   or: npm run eval:recs -- --movielens <dir> [--seeds 42,43,44] [--k 10]',
-  'model options: --engine memory --similarity rp3beta|cosine|ease --neighbours N --alpha A --beta B --shrinkage S',
+  'model options: --engine memory|graph --similarity rp3beta|cosine|ease --neighbours N --alpha A --beta B --shrinkage S',
   '  --neighbourhood outgoing|incoming --normalize-rows true|false --min-rating R --rating-scale binary|linear',
   '  --like-weight W --half-life-days D|none --profile-items N|all',
   '  --ease-movies N --lambda L --ease-user-scaling true|false --popularity-penalty G',
@@ -116,6 +117,8 @@ interface ModelSettings {
 
 const engineFactories: Record<string, (settings: ModelSettings) => RecommenderEngine> = {
   memory: (settings) => createInMemoryEngine({ similarity: settings.similarity, profileItems: settings.profileItems }),
+  graph: (settings) =>
+    createGraphEngine({ similarity: settings.similarity, profileItems: settings.profileItems, log: (message) => process.stderr.write(`eval-recs: ${message}\n`) }),
 };
 
 function readModelSettings(values: Values): ModelSettings {

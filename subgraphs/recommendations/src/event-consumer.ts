@@ -48,6 +48,12 @@ export interface GraphEventConsumerOptions {
   transactionTimeoutMs?: number;
   /** While false (the graph schema is not in place yet) nothing is read or written. */
   isGraphReady?: () => boolean;
+  /**
+   * Told about every event once it is committed to Neo4j and acknowledged, in stream order per
+   * stream (cache invalidation and live messages, see live-updates.ts). Called on the consumer's
+   * loop, so it must only schedule work; what it throws is logged and ignored.
+   */
+  onApplied?: (events: readonly AnyEvent[]) => void;
 }
 
 export interface StreamLag {
@@ -109,6 +115,13 @@ export async function startGraphEventConsumer(options: GraphEventConsumerOptions
   const transactionTimeoutMs = options.transactionTimeoutMs ?? 60_000;
   const isGraphReady = options.isGraphReady ?? (() => true);
   const log = logger.child({ component: 'graph-event-consumer', group, consumer });
+  const reportApplied = (entries: readonly ReadyEntry[]): void => {
+    try {
+      options.onApplied?.(entries.map((entry) => entry.event));
+    } catch (error) {
+      log.warn('onApplied failed; the events stay applied', { error: messageOf(error) });
+    }
+  };
 
   // Acks, claims and XINFO go over a second connection while `redis` blocks in XREADGROUP.
   const control = redis.duplicate();
@@ -189,6 +202,7 @@ export async function startGraphEventConsumer(options: GraphEventConsumerOptions
       try {
         await apply([entry]);
         await acknowledge([entry]);
+        reportApplied([entry]);
       } catch (error) {
         if (isGraphUnavailable(error)) throw error;
         if ((await deliveriesOf(entry)) >= maxDeliveries) {
@@ -226,6 +240,7 @@ export async function startGraphEventConsumer(options: GraphEventConsumerOptions
       return applyOneByOne(ready);
     }
     await acknowledge(ready);
+    reportApplied(ready);
     return true;
   };
 

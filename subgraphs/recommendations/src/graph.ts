@@ -105,6 +105,12 @@ const schemaStatements = [
   'CREATE CONSTRAINT movie_id IF NOT EXISTS FOR (movie:Movie) REQUIRE movie.id IS UNIQUE',
   'CREATE CONSTRAINT person_id IF NOT EXISTS FOR (person:Person) REQUIRE person.id IS UNIQUE',
   'CREATE CONSTRAINT genre_name IF NOT EXISTS FOR (genre:Genre) REQUIRE genre.name IS UNIQUE',
+  // The precomputed model (model/store.ts): versions and per-key pointers are looked up by these.
+  // SIMILAR.model has no index on purpose: it would be updated for every one of the ~500k edges a
+  // build writes, while only the retirement of old versions looks edges up by it (by movie).
+  'CREATE CONSTRAINT recommendation_model_version IF NOT EXISTS FOR (model:RecommendationModel) REQUIRE model.version IS UNIQUE',
+  'CREATE CONSTRAINT active_model_key IF NOT EXISTS FOR (pointer:ActiveModel) REQUIRE pointer.key IS UNIQUE',
+  'CREATE INDEX recommendation_model_key IF NOT EXISTS FOR (model:RecommendationModel) ON (model.key)',
 ];
 
 /**

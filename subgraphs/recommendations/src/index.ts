@@ -1,5 +1,6 @@
 import {
   checkRedis,
+  closeRedis,
   ConfigError,
   connectNeo4j,
   connectRedis,
@@ -19,10 +20,14 @@ import { graphEventStreamsFor } from './graph-events.ts';
 import { ensureGraphSchema } from './graph.ts';
 import { isGraphAuthError, isGraphUnavailable } from './graph-errors.ts';
 import { readNeo4jSettings } from './neo4j-settings.ts';
-import { createLiveRecommender } from './live-recommender.ts';
+import { createModelAdmin, createModelBuilder, type ModelBuilderOptions } from './model/builder.ts';
+import { createModelRecommender } from './model/model-recommender.ts';
+import { defaultModelKey } from './model/store.ts';
 import { createRecommendationLoaders } from './loaders.ts';
-import type { Recommender } from './recommender.ts';
+import { createCachedRecommender } from './cache.ts';
+import { startLiveUpdates, type LiveUpdates } from './live-updates.ts';
 import { resolvers, type RecommendationsContext } from './resolvers.ts';
+import { createLiveChannels, createSubscriptionResolvers } from './subscriptions.ts';
 
 export { neo4jProtocols } from './neo4j-settings.ts';
 
@@ -35,6 +40,16 @@ export function readRecommendationsConfig(env: Record<string, string | undefined
     neo4j: readNeo4jSettings(read),
     /** The event streams the like-graph follows (reviews, movies, users). */
     redisUrl: read.url('REDIS_URL', ['redis:', 'rediss:'], 'redis://127.0.0.1:6379'),
+    /** Per-user and per-movie lists in Redis (cache.ts); the TTL is a safety net, 0 turns the cache off. */
+    recommendationCacheTtlSeconds: read.int('RECOMMENDATION_CACHE_TTL_SECONDS', 600, { min: 0, max: 7 * 86_400 }),
+    /** Recomputation and live messages after a user's events, new-movie notifications (live-updates.ts). */
+    liveUpdates: {
+      coalesceMs: read.int('RECOMMENDATION_REFRESH_COALESCE_MS', 200, { min: 0, max: 60_000 }),
+      concurrency: read.int('RECOMMENDATION_REFRESH_CONCURRENCY', 4, { min: 1, max: 64 }),
+      maxNotifiedUsers: read.int('NEW_MOVIE_NOTIFICATION_MAX_USERS', 1_000, { min: 0, max: 100_000 }),
+    },
+    /** Rebuild the precomputed model this often; 0 = no automatic builds (not even at start), only rebuildRecommendationModel. */
+    recommendationModelRebuildMinutes: read.int('RECOMMENDATION_MODEL_REBUILD_MINUTES', 60, { min: 0, max: 7 * 24 * 60 }),
   };
 }
 
@@ -48,7 +63,9 @@ export interface RecommendationsStartOptions {
    * Overrides for the event consumer; tests give it streams of their own (the real ones are
    * shared by every suite) and short waits.
    */
-  events?: Partial<Omit<GraphEventConsumerOptions, 'redis' | 'driver' | 'logger' | 'isGraphReady'>>;
+  events?: Partial<Omit<GraphEventConsumerOptions, 'redis' | 'driver' | 'logger' | 'isGraphReady' | 'onApplied'>>;
+  /** Overrides for the model builds; tests hold a build before activation (hooks) or shorten the grace period. */
+  model?: Omit<ModelBuilderOptions, 'rebuildEveryMs' | 'onActivated'>;
 }
 
 
@@ -139,6 +156,13 @@ export async function startRecommendationsSubgraph(
       if (!consumerOwnsRedis) redis.disconnect();
     });
     await checkRedis(redis);
+    // Cache reads, invalidations and live messages: a connection of their own, never blocked.
+    const cacheRedis = connectRedis(config.redisUrl, { name: 'recommendations-cache', logger });
+    releases.push(() => closeRedis(cacheRedis));
+    // Created with the recommender below; the consumer's first round cannot complete before.
+    let liveUpdates: LiveUpdates | undefined;
+    // Stopped after the consumer (whose last round it still hears about), before Redis closes.
+    releases.push(async () => liveUpdates?.stop());
     const consumer = await startGraphEventConsumer({
       streams: graphEventStreamsFor(config.eventStreamPrefix),
       ...options.events,
@@ -146,20 +170,54 @@ export async function startRecommendationsSubgraph(
       driver,
       logger,
       isGraphReady: graph.isReady,
+      onApplied: (events) => liveUpdates?.eventsApplied(events),
     });
     consumerOwnsRedis = true;
     releases.push(() => consumer.stop());
 
-    const recommender: Recommender = createLiveRecommender(driver, logger);
+    // The precomputed model serves; before its first build the live recommender does (inside).
+    const modelKey = options.model?.modelKey ?? defaultModelKey;
+    const recommender = createModelRecommender(driver, logger, { modelKey });
+    // Its in-process copy of the active model loads in the background; until then requests read
+    // the neighbours from the graph (and a failure here is retried on a later request).
+    void recommender.preload().catch((error: unknown) => logger.warn('could not preload the recommendation model', { error: error instanceof Error ? error.message : String(error) }));
+    // Wraps whichever engine is built above. A model switch must call servedRecommender.invalidateAll().
+    const servedRecommender = createCachedRecommender(recommender, cacheRedis, {
+      prefix: config.eventStreamPrefix,
+      ttlSeconds: config.recommendationCacheTtlSeconds,
+      logger,
+    });
+    // Model builds (model/builder.ts): one at start when none is active, then on schedule; each
+    // activation drops the cached lists computed from the previous model.
+    const builder = createModelBuilder(driver, logger, {
+      ...options.model,
+      modelKey,
+      rebuildEveryMs: config.recommendationModelRebuildMinutes * 60_000,
+      // The new version's serving copy loads first, so the requests that follow the cache
+      // invalidation find it (other replicas load theirs on their next request).
+      onActivated: async () => {
+        await recommender.preload().catch((error: unknown) => logger.warn('could not preload the new model', { error: error instanceof Error ? error.message : String(error) }));
+        await servedRecommender.invalidateAll();
+      },
+    });
+    releases.push(() => builder.stop());
+    builder.start();
+    const models = createModelAdmin(driver, builder);
+    liveUpdates = startLiveUpdates({ ...config.liveUpdates, cache: servedRecommender, redis: cacheRedis, driver, logger, prefix: config.eventStreamPrefix });
+    // Subscriptions (subscriptions.ts): closed after the server has closed its sockets.
+    const liveChannels = createLiveChannels({ redisUrl: config.redisUrl, prefix: config.eventStreamPrefix, logger });
+    releases.push(() => liveChannels.close());
     const server = await startSubgraphServer<RecommendationsContext>({
       name: 'recommendations',
       typeDefs: loadTypeDefs(import.meta.url),
-      resolvers,
+      resolvers: { ...resolvers, ...createSubscriptionResolvers(liveChannels, { bufferSize: 100 }) },
+      // The gateway multiplexes all of one token's subscriptions onto one socket: generous caps here.
+      subscriptions: { limits: { maxOperationsPerConnection: 1_000, maxConnectionsPerUser: 50, maxMessageBytes: 256 * 1024, maxBufferedBytes: 16 * 1024 * 1024 } },
       host: config.host,
       port: config.port,
       logger,
       verifier,
-      createContext: (base) => ({ ...base, recommender, loaders: createRecommendationLoaders(recommender), eventLag: () => consumer.lag() }),
+      createContext: (base) => ({ ...base, recommender: servedRecommender, loaders: createRecommendationLoaders(servedRecommender), eventLag: () => consumer.lag(), models }),
       checkReady: async () => {
         if (!graph.isReady()) throw new Error('graph schema not ensured yet (Neo4j unreachable at start)');
         await driver.getServerInfo();

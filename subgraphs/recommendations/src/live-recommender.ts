@@ -136,11 +136,40 @@ RETURN
   COLLECT { MATCH (viewer)-[:RATED|LIKED|DISLIKED|EXCLUDED]->(seen:Movie) RETURN DISTINCT seen.id } AS seenMovieIds,
   COLLECT { MATCH (viewer)-[:PREFERS]->(genre:Genre) RETURN genre.name } AS favoriteGenres`;
 
-type Reader = Pick<ManagedTransaction, 'run'>;
+export type Reader = Pick<ManagedTransaction, 'run'>;
 
 // LIMIT and list slices need Cypher INTEGERs; plain JS numbers would travel as FLOATs.
 const integer = (value: number) => neo4j.int(value);
 const integers = (values: Iterable<number>) => [...values].map(integer);
+
+/**
+ * GENRE_PREFERENCE lists per key from genreMatchesCypher (key 0) or genreMatchesOfMoviesCypher
+ * (key = the source movie). Shared with the model recommender's fallbacks.
+ */
+export async function genreMatches(tx: Reader, cypher: string, parameters: Record<string, unknown>, limit: number): Promise<Map<number, RecommendedMovie[]>> {
+  const result = await tx.run(cypher, { ...parameters, limit: integer(limit) });
+  const byKey = new Map<number, RecommendedMovie[]>();
+  for (const record of result.records) {
+    const key = record.get('key') as number;
+    const row: GenreMatchRow = {
+      movieId: record.get('movieId') as number,
+      sharedGenres: record.get('sharedGenres') as number,
+      genreCount: record.get('genreCount') as number,
+    };
+    byKey.set(key, [...(byKey.get(key) ?? []), genreRecommendation(row)]);
+  }
+  return byKey;
+}
+
+/** POPULAR list computed live (popularMoviesCypher). */
+export async function popular(tx: Reader, excludedMovieIds: Iterable<number>, limit: number): Promise<RecommendedMovie[]> {
+  const result = await tx.run(popularMoviesCypher, { excludedMovieIds: integers(excludedMovieIds), limit: integer(limit) });
+  const rows: PopularityRow[] = result.records.map((record) => ({
+    movieId: record.get('movieId') as number,
+    popularity: record.get('popularity') as number,
+  }));
+  return popularRecommendations(rows);
+}
 
 export function createLiveRecommender(driver: Driver, logger: Logger, overrides: Partial<LiveRecommenderOptions> = {}): Recommender {
   const options = { ...defaultLiveRecommenderOptions, ...overrides };
@@ -167,30 +196,6 @@ export function createLiveRecommender(driver: Driver, logger: Logger, overrides:
       movieId: record.get('movieId') as number,
       similarity: record.get('similarity') as number,
     }));
-  }
-
-  async function genreMatches(tx: Reader, cypher: string, parameters: Record<string, unknown>, limit: number): Promise<Map<number, RecommendedMovie[]>> {
-    const result = await tx.run(cypher, { ...parameters, limit: integer(limit) });
-    const byKey = new Map<number, RecommendedMovie[]>();
-    for (const record of result.records) {
-      const key = record.get('key') as number;
-      const row: GenreMatchRow = {
-        movieId: record.get('movieId') as number,
-        sharedGenres: record.get('sharedGenres') as number,
-        genreCount: record.get('genreCount') as number,
-      };
-      byKey.set(key, [...(byKey.get(key) ?? []), genreRecommendation(row)]);
-    }
-    return byKey;
-  }
-
-  async function popular(tx: Reader, excludedMovieIds: Iterable<number>, limit: number): Promise<RecommendedMovie[]> {
-    const result = await tx.run(popularMoviesCypher, { excludedMovieIds: integers(excludedMovieIds), limit: integer(limit) });
-    const rows: PopularityRow[] = result.records.map((record) => ({
-      movieId: record.get('movieId') as number,
-      popularity: record.get('popularity') as number,
-    }));
-    return popularRecommendations(rows);
   }
 
   return {

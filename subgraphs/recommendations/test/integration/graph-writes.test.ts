@@ -38,7 +38,7 @@ describe('ensureGraphSchema', () => {
     const { records } = await graph.driver.executeQuery(
       "SHOW CONSTRAINTS YIELD labelsOrTypes, properties, type WHERE type = 'UNIQUENESS' RETURN labelsOrTypes[0] + '.' + properties[0] AS key ORDER BY key",
     );
-    expect(records.map((record) => record.get('key'))).toEqual(['Genre.name', 'Movie.id', 'Person.id', 'User.id']);
+    expect(records.map((record) => record.get('key'))).toEqual(['ActiveModel.key', 'Genre.name', 'Movie.id', 'Person.id', 'RecommendationModel.version', 'User.id']);
   });
 });
 

@@ -1,0 +1,348 @@
+// The precomputed recommendation model on ml-latest-small: build time per phase, then serving
+// latency over HTTP. Prints figures, asserts nothing (tests never time).
+//
+//   npm run bench:recommendation-model -- [--builds 3] [--requests 4000] [--concurrency 32] [--no-serving] [--no-load]
+//
+// Uses the Neo4j at NEO4J_URI / NEO4J_USER / NEO4J_PASSWORD when set (it writes the dataset and
+// the 'default' model into it: use a scratch database), otherwise starts a private one (1 GB heap,
+// 512 MB page cache) in a temporary folder and removes it after. The dataset is read from
+// ../shared/data/ml-latest-small (research use only, never bundled); without it the bench skips.
+//
+// 1. Loads the dataset into the graph with the production write path (graph.ts), ids as the
+//    dataset's (movie 1 = graph movie 1, user 1 = "ml-user-1"). `--no-load` skips the writes when
+//    the graph at NEO4J_URI holds them from an earlier run.
+// 2. Builds the model `--builds` times with buildModelNow (the code path of the admin mutation
+//    and the schedule): read / compute / write / activate per build; the first runs on a cold JVM.
+//    After each, the version it superseded is retired (its edges deleted), timed on its own.
+// 3. Starts the recommendations subgraph as its own process (so the load generator does not share
+//    its event loop) with the Redis cache off and no automatic builds, signs tokens with a key
+//    whose JWKS this bench serves, and measures `recommendations(first: 20)` for random users and
+//    `Movie.similarMovies(first: 10)` (through `_entities`, as the gateway calls it) for random
+//    movies: one client alone, then `--concurrency` clients: p50, p99 and throughput.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { connectNeo4j, repoRoot, type Driver, type Neo4jSettings } from '@platform/shared';
+import { defaultMovieLensDir, readMovieLensDataset } from '../scripts/lib/movielens.ts';
+import { startNeo4j } from '../scripts/lib/neo4j.ts';
+import { ensureServices } from '../scripts/lib/services.ts';
+import { ensureGraphSchema, upsertGraphMovies, upsertGraphRatings, upsertGraphUsers, type GraphRating } from '../subgraphs/recommendations/src/graph.ts';
+import { buildModelNow, type BuildSummary } from '../subgraphs/recommendations/src/model/builder.ts';
+import { defaultModelKey, retireOldVersions } from '../subgraphs/recommendations/src/model/store.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    builds: { type: 'string', default: '3' },
+    requests: { type: 'string', default: '4000' },
+    concurrency: { type: 'string', default: '32' },
+    'no-serving': { type: 'boolean', default: false },
+    'no-load': { type: 'boolean', default: false },
+  },
+});
+const builds = Number(args.builds);
+const requests = Number(args.requests);
+const concurrency = Number(args.concurrency);
+const log = (message: string): void => {
+  process.stderr.write(`${message}\n`);
+};
+
+if (!existsSync(join(defaultMovieLensDir, 'ratings.csv'))) {
+  console.log(`bench:recommendation-model skipped: ml-latest-small not found at ${defaultMovieLensDir} (download it from grouplens.org; it is never bundled)`);
+  process.exit(0);
+}
+
+let settings: Neo4jSettings;
+let stopNeo4j = async (): Promise<void> => {};
+if (process.env.NEO4J_URI && process.env.NEO4J_PASSWORD) {
+  settings = { uri: process.env.NEO4J_URI, user: process.env.NEO4J_USER ?? 'neo4j', password: process.env.NEO4J_PASSWORD };
+} else {
+  const home = await mkdtemp(join(tmpdir(), 'bench-recommendation-model-'));
+  const server = await startNeo4j({ home, port: 0, heapMb: 1024, pageCacheMb: 512 });
+  settings = { uri: server.uri, user: server.user, password: server.password };
+  stopNeo4j = async () => {
+    await server.stop();
+    await rm(home, { recursive: true, force: true });
+  };
+}
+
+const driver = connectNeo4j(settings);
+const cleanups: (() => Promise<void>)[] = [];
+let subgraph: ChildProcess | undefined;
+const eventStreamPrefix = `bench-recommendation-model-${process.pid}`;
+try {
+  const dataset = await loadMovieLens(driver);
+
+  // -------------------------------------------------------------------------------------------
+  // Builds
+
+  const summaries: { summary: BuildSummary; retireMs: number; retiredEdges: number }[] = [];
+  for (let run = 1; run <= builds; run++) {
+    const summary = await buildModelNow(driver, { modelKey: defaultModelKey, retireAfterMs: 3_600_000 });
+    const retireStarted = performance.now();
+    const retired = await retireOldVersions(driver, defaultModelKey, { graceMs: 0 });
+    const retireMs = performance.now() - retireStarted;
+    summaries.push({ summary, retireMs, retiredEdges: retired.edgesDeleted });
+    const { read, compute, write, activate } = summary.phaseMillis;
+    log(
+      `build ${run}: ${ms(read + compute + write + activate)} (read ${ms(read)}, compute ${ms(compute)}, write ${ms(write)}, activate ${ms(activate)}); ` +
+        `${summary.interactions.toLocaleString('en')} interactions, ${summary.model.similarityEdges.toLocaleString('en')} edges; retired ${retired.edgesDeleted.toLocaleString('en')} edges in ${ms(retireMs)}`,
+    );
+  }
+
+  console.log(
+    `\nModel build on ml-latest-small (${dataset.ratings.toLocaleString('en')} ratings, ${dataset.users} users, ${dataset.movies.toLocaleString('en')} movies); ` +
+      `Neo4j ${settings.uri}; load average ${loadavg().map((load) => load.toFixed(1)).join(' ')} on ${cpus().length} CPUs\n`,
+  );
+  console.log('| build | read | compute (worker) | write | activate | total (target <= 10 s) | similarity edges | then retiring the previous version |\n|---|---:|---:|---:|---:|---:|---:|---:|');
+  summaries.forEach(({ summary, retireMs, retiredEdges }, index) => {
+    const { read, compute, write, activate } = summary.phaseMillis;
+    console.log(
+      `| ${index + 1} | ${ms(read)} | ${ms(compute)} | ${ms(write)} | ${ms(activate)} | ${ms(read + compute + write + activate)} | ${summary.model.similarityEdges.toLocaleString('en')} | ` +
+        `${retiredEdges > 0 ? `${retiredEdges.toLocaleString('en')} edges in ${ms(retireMs)}` : '-'} |`,
+    );
+  });
+
+  // -------------------------------------------------------------------------------------------
+  // Serving
+
+  if (!args['no-serving']) {
+    const tokens = await startTokenIssuer();
+    cleanups.push(tokens.stop);
+    const url = await startSubgraph(tokens.jwksUrl);
+    cleanups.push(stopSubgraph);
+
+    const userTokens = await Promise.all(dataset.userIds.map((userId) => tokens.sign(userId)));
+    const newcomerToken = await tokens.sign('bench-newcomer-without-ratings');
+    const recommendationsQuery = 'query($first: Int) { recommendations(first: $first) { movie { id } score because { id } source } }';
+    const similarQuery = `query($representations: [_Any!]!) {
+      _entities(representations: $representations) { ... on Movie { similarMovies(first: 10) { movie { id } score source } } }
+    }`;
+    let seed = 7;
+    const random = (): number => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return seed / 2_147_483_648;
+    };
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
+
+    interface Kind {
+      name: string;
+      request: () => { query: string; variables: Record<string, unknown>; token?: string };
+    }
+    const kinds: Kind[] = [
+      { name: 'recommendations(first: 20), random user', request: () => ({ query: recommendationsQuery, variables: { first: 20 }, token: pick(userTokens) }) },
+      {
+        name: 'similarMovies(first: 10), random movie',
+        request: () => ({ query: similarQuery, variables: { representations: [{ __typename: 'Movie', id: String(pick(dataset.movieIds)) }] } }),
+      },
+      {
+        name: 'similarMovies(first: 10), one of the 100 most rated',
+        request: () => ({ query: similarQuery, variables: { representations: [{ __typename: 'Movie', id: String(pick(dataset.mostRatedMovieIds)) }] } }),
+      },
+      {
+        name: 'similarMovies(first: 10), page of 20 random movies',
+        request: () => ({
+          query: similarQuery,
+          variables: { representations: Array.from({ length: 20 }, () => ({ __typename: 'Movie', id: String(pick(dataset.movieIds)) })) },
+        }),
+      },
+      { name: 'recommendations(first: 20), user without ratings', request: () => ({ query: recommendationsQuery, variables: { first: 20 }, token: newcomerToken }) },
+    ];
+
+    const send = async (kind: Kind): Promise<number> => {
+      const { query, variables, token } = kind.request();
+      const started = performance.now();
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify({ query, variables }),
+      });
+      const body = (await response.json()) as { errors?: { message: string }[] };
+      const elapsed = performance.now() - started;
+      if (body.errors) throw new Error(`${kind.name}: ${body.errors[0]?.message}`);
+      return elapsed;
+    };
+    const measure = async (kind: Kind, count: number, clients: number): Promise<{ latencies: number[]; seconds: number }> => {
+      const latencies: number[] = [];
+      let next = 0;
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: clients }, async () => {
+          while (next < count) {
+            next++;
+            latencies.push(await send(kind));
+          }
+        }),
+      );
+      return { latencies: latencies.sort((a, b) => a - b), seconds: (performance.now() - started) / 1000 };
+    };
+
+    log(`serving: warming up, then ${requests} requests per kind with ${concurrency} concurrent clients`);
+    for (const kind of kinds) await measure(kind, 300, concurrency);
+    const rows: string[] = [];
+    for (const kind of kinds) {
+      const alone = await measure(kind, 200, 1);
+      const loaded = await measure(kind, requests, concurrency);
+      const row = [
+        kind.name,
+        percentile(alone.latencies, 0.5).toFixed(1),
+        percentile(loaded.latencies, 0.5).toFixed(1),
+        percentile(loaded.latencies, 0.99).toFixed(1),
+        String(Math.round(loaded.latencies.length / loaded.seconds)),
+      ];
+      rows.push(`| ${row.join(' | ')} |`);
+      log(`  ${row.join('  ')}`);
+    }
+    console.log(
+      `\nServing over HTTP (recommendations subgraph, own process, cache off; targets: recommendations p99 <= 15 ms, similarMovies p99 <= 10 ms at 32 clients); ` +
+        `load average ${loadavg().map((load) => load.toFixed(1)).join(' ')} on ${cpus().length} CPUs\n`,
+    );
+    console.log(`| request | 1 client p50 ms | ${concurrency} clients p50 ms | p99 ms | req/s |\n|---|---:|---:|---:|---:|`);
+    for (const row of rows) console.log(row);
+  }
+} finally {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => log(`cleanup failed: ${String(error)}`));
+  await driver.close();
+  await stopNeo4j();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function ms(value: number): string {
+  return value >= 1_000 ? `${(value / 1_000).toFixed(2)} s` : `${Math.round(value)} ms`;
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? Number.NaN;
+}
+
+async function loadMovieLens(target: Driver, write = !args['no-load']) {
+  const started = performance.now();
+  const dataset = await readMovieLensDataset(defaultMovieLensDir);
+  const idOf = (key: string): number => Number(key.slice(key.lastIndexOf(':') + 1));
+  const userIdOf = (key: string): string => `ml-user-${idOf(key)}`;
+  await ensureGraphSchema(target);
+  if (write) {
+    await upsertGraphMovies(
+      target,
+      dataset.movies.map((movie) => ({ id: idOf(movie.key), title: movie.title, year: movie.year, genres: movie.genres })),
+    );
+    await upsertGraphUsers(
+      target,
+      dataset.users.map((user) => ({ id: userIdOf(user.key), favoriteGenres: user.favoriteGenres })),
+    );
+  }
+  const ratings: GraphRating[] = [];
+  const ratingCounts = new Map<number, number>();
+  for (const rating of dataset.ratings()) {
+    const movieId = idOf(rating.movieKey);
+    ratings.push({ userId: userIdOf(rating.userKey), movieId, rating: rating.rating, at: rating.at.getTime() });
+    ratingCounts.set(movieId, (ratingCounts.get(movieId) ?? 0) + 1);
+  }
+  if (write) await upsertGraphRatings(target, ratings);
+  log(`${write ? 'loaded' : 'using'} ml-latest-small in ${settings.uri}: ${dataset.movies.length} movies, ${dataset.users.length} users, ${ratings.length} ratings in ${ms(performance.now() - started)}`);
+  return {
+    ratings: ratings.length,
+    users: dataset.users.length,
+    movies: dataset.movies.length,
+    userIds: dataset.users.map((user) => userIdOf(user.key)),
+    movieIds: [...ratingCounts.keys()],
+    mostRatedMovieIds: [...ratingCounts].sort((a, b) => b[1] - a[1]).slice(0, 100).map(([movieId]) => movieId),
+  };
+}
+
+/** A signing key pair whose public half this bench serves as a JWKS, as the users subgraph does. */
+async function startTokenIssuer(): Promise<{ jwksUrl: string; sign(userId: string): Promise<string>; stop(): Promise<void> }> {
+  const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+  const kid = 'bench-recommendation-model';
+  const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'EdDSA', use: 'sig' }] });
+  const server: Server = createServer((_request, response) => {
+    response.writeHead(200, { 'content-type': 'application/json' });
+    response.end(jwks);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    jwksUrl: `http://127.0.0.1:${port}/.well-known/jwks.json`,
+    sign: (userId) =>
+      new SignJWT({ role: 'USER' })
+        .setProtectedHeader({ alg: 'EdDSA', kid, typ: 'JWT' })
+        .setSubject(userId)
+        .setIssuer('movie-platform')
+        .setAudience('movie-platform-api')
+        .setIssuedAt()
+        .setExpirationTime('2h')
+        .sign(privateKey),
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+
+async function startSubgraph(jwksUrl: string): Promise<string> {
+  const services = await ensureServices({ need: { redis: true }, log: () => {} });
+  cleanups.push(() => services.stop());
+  cleanups.push(async () => {
+    // The subgraph's consumer groups created streams (and the cache keys) under the bench's prefix.
+    const redis = new Redis(services.redisUrl);
+    const keys = await redis.keys(`${eventStreamPrefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  });
+  const child = spawn(process.execPath, [join(repoRoot, 'subgraphs', 'recommendations', 'src', 'main.ts')], {
+    env: {
+      ...process.env,
+      NEO4J_URI: settings.uri,
+      NEO4J_USER: settings.user,
+      NEO4J_PASSWORD: settings.password,
+      REDIS_URL: services.redisUrl,
+      JWKS_URL: jwksUrl,
+      // Streams of its own: the bench must not consume (or be slowed by) anyone's events.
+      EVENT_STREAM_PREFIX: eventStreamPrefix,
+      RECOMMENDATION_MODEL_REBUILD_MINUTES: '0',
+      RECOMMENDATION_CACHE_TTL_SECONDS: '0',
+      PORT: '0',
+      // info: the bench waits for the line saying the model's serving copy is loaded.
+      LOG_LEVEL: 'info',
+      APOLLO_TELEMETRY_DISABLED: '1',
+    },
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
+  subgraph = child;
+  // Measured is the steady state: the subgraph listening and its copy of the model loaded.
+  const copyLoaded = new Promise<void>((resolve) => {
+    let pending = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      pending += chunk.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        if (line.includes('loaded the recommendation model for serving')) {
+          log(`subgraph: ${line}`);
+          resolve();
+        } else if (/"level":"(warn|error)"/.test(line)) log(`subgraph: ${line}`);
+      }
+    });
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.once('message', (message: { type?: string; url?: string }) => {
+      if (message.type === 'listening' && message.url) resolve(message.url);
+    });
+    child.once('exit', (code) => reject(new Error(`the recommendations subgraph exited with code ${code} before listening`)));
+  });
+  await copyLoaded;
+  return url;
+}
+
+async function stopSubgraph(): Promise<void> {
+  if (!subgraph || subgraph.exitCode !== null) return;
+  const exited = new Promise((resolve) => subgraph?.once('exit', resolve));
+  subgraph.kill('SIGTERM');
+  await exited;
+}
