@@ -2,7 +2,7 @@ import type { DocumentNode } from 'graphql';
 import { createTokenVerifier, type TokenVerifier } from './auth.ts';
 import { envReader, readCommonConfig, type CommonConfig } from './config.ts';
 import { createLogger } from './logger.ts';
-import { checkPostgres, connectPostgres, type Database, type PostgresHandle } from './postgres.ts';
+import { checkPostgres, connectPostgres, sqlStatementCounts, statementCountingEnabled, type Database, type PostgresHandle } from './postgres.ts';
 import { startSubgraphServer, type RequestContext, type RunningServer, type SubgraphServerOptions } from './subgraph-server.ts';
 
 // The wiring every subgraph that keeps its data in PostgreSQL repeats: configuration, token
@@ -71,7 +71,11 @@ export async function startPostgresSubgraph<TContext extends RequestContext>(spe
         await postgres.pool.query('SELECT 1');
         await spec.checkReady?.();
       },
-      ...(spec.routes ? { routes: spec.routes } : {}),
+      routes: (app) => {
+        spec.routes?.(app);
+        // Test-only (SQL_STATEMENT_COUNTING=1, see postgres.ts): statements this process sent so far.
+        if (statementCountingEnabled()) app.get('/test/sql-statements', (_request, response) => response.json(sqlStatementCounts()));
+      },
     });
     return {
       ...server,

@@ -11,9 +11,7 @@ import {
   type PostgresHandle,
   type Redis,
   type RunningServer,
-  sqlStatementCounts,
   startProducerRelay,
-  statementCountingEnabled,
   streamOf,
 } from '@platform/shared';
 import { readPostgresSubgraphConfig, startPostgresSubgraph, type PostgresSubgraphOptions } from '@platform/shared/postgres-subgraph';
@@ -79,10 +77,6 @@ export async function startMoviesSubgraph(env: Record<string, string | undefined
         const primary = createMoviesData(db);
         const sources = { primary, replica: readPostgres ? createMoviesData(readPostgres.db) : primary, catalog: createCatalogWrites(db) };
         return (base) => createMoviesContext(base, sources);
-      },
-      // Test-only (SQL_STATEMENT_COUNTING=1, see shared/src/postgres.ts): statements sent so far.
-      routes: (app) => {
-        if (statementCountingEnabled()) app.get('/test/sql-statements', (_request, response) => response.json(sqlStatementCounts()));
       },
     });
     // The server stops first: in-flight writes finish (and append their events) before the relay stops.

@@ -8,9 +8,7 @@ import {
   loadTypeDefs,
   type Redis,
   type RunningServer,
-  sqlStatementCounts,
   startProducerRelay,
-  statementCountingEnabled,
   streamOf,
 } from '@platform/shared';
 import { readPostgresSubgraphConfig, startPostgresSubgraph, type PostgresSubgraphOptions } from '@platform/shared/postgres-subgraph';
@@ -93,10 +91,6 @@ export async function startReviewsSubgraph(
       },
       checkReady: async () => {
         await redis.ping();
-      },
-      // Test-only (SQL_STATEMENT_COUNTING=1, see shared/src/postgres.ts): statements sent so far.
-      routes: (app) => {
-        if (statementCountingEnabled()) app.get('/test/sql-statements', (_request, response) => response.json(sqlStatementCounts()));
       },
     });
     // The server stops first: in-flight writes finish (and append their events) before the relay stops.

@@ -9,9 +9,7 @@ import {
   loadTypeDefs,
   type Redis,
   type RunningServer,
-  sqlStatementCounts,
   startProducerRelay,
-  statementCountingEnabled,
   streamOf,
 } from '@platform/shared';
 import { readPostgresSubgraphConfig, startPostgresSubgraph, type PostgresSubgraphOptions } from '@platform/shared/postgres-subgraph';
@@ -127,8 +125,6 @@ export async function startUsersSubgraph(
           response.setHeader('cache-control', 'public, max-age=300');
           response.json(keys.jwks);
         });
-        // Test-only (SQL_STATEMENT_COUNTING=1, see shared/src/postgres.ts): statements sent so far.
-        if (statementCountingEnabled()) app.get('/test/sql-statements', (_request, response) => response.json(sqlStatementCounts()));
       },
     });
     // The server stops first: in-flight sign-ups finish (and append their events) before the relay stops.
