@@ -80,18 +80,23 @@ export async function startStreamConsumer(options: StreamConsumerOptions): Promi
     return pending[0]?.[3] ?? 0;
   };
 
+  /** The entry's event, or null after moving it to the dead letters: unreadable now means unreadable on every delivery. */
+  const parseEntry = async (stream: string, id: string, text: string | undefined): Promise<AnyEvent | null> => {
+    try {
+      return parseEvent(text ?? '');
+    } catch (error) {
+      await deadLetter(stream, id, text, error instanceof EventFormatError ? error.message : 'unreadable');
+      return null;
+    }
+  };
+
   const processEach = async (entries: StreamEntries): Promise<void> => {
     for (const [stream, items] of entries) {
       for (const [id, fields] of items) {
         if (stopped) return;
         const text = eventText(fields);
-        let event: AnyEvent;
-        try {
-          event = parseEvent(text ?? '');
-        } catch (error) {
-          await deadLetter(stream, id, text, error instanceof EventFormatError ? error.message : 'unreadable');
-          continue;
-        }
+        const event = await parseEntry(stream, id, text);
+        if (!event) continue;
         try {
           await options.handle(event, stream);
           await control.xack(stream, group, id);
@@ -116,15 +121,8 @@ export async function startStreamConsumer(options: StreamConsumerOptions): Promi
       const kept: [string, string[]][] = [];
       for (const [id, fields] of items) {
         if (stopped) return;
-        const text = eventText(fields);
-        let event: AnyEvent;
-        try {
-          event = parseEvent(text ?? '');
-        } catch (error) {
-          // As in processEach: unreadable now means unreadable on every delivery.
-          await deadLetter(stream, id, text, error instanceof EventFormatError ? error.message : 'unreadable');
-          continue;
-        }
+        const event = await parseEntry(stream, id, eventText(fields));
+        if (!event) continue;
         events.push({ stream, entryId: id, event });
         kept.push([id, fields]);
       }

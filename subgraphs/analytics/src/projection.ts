@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { applyOnce, type AnyEvent, type Database, type EventType } from '@platform/shared';
+import { type AnyEvent, type Database, type EventType } from '@platform/shared';
 import { bucketStart } from './buckets.ts';
 import { granularities, processedEvents, type Granularity } from './tables.ts';
 
@@ -9,7 +9,7 @@ import { granularities, processedEvents, type Granularity } from './tables.ts';
 // rollback adjusts the aggregates without reading anything back. Deltas commute, so events of
 // different streams (users, movies, reviews) may arrive in any relative order.
 //
-// Each event is applied with applyOnce: its id is recorded in analytics.processed_events in the
+// Each event is applied at most once: its id is recorded in analytics.processed_events in the
 // same transaction as the deltas, so a redelivered or replayed event changes nothing.
 
 /** The event types this read model consumes; all others are acknowledged and ignored. */
@@ -179,84 +179,14 @@ export function effectOf(event: AnyEvent): EventEffect | null {
   }
 }
 
-const pgIntArray = (values: number[]): string => `{${values.join(',')}}`;
-
-async function writeEffect(tx: Database, effect: EventEffect): Promise<void> {
-  // Always the same order (movie, user, totals, buckets), so two consumers applying different
-  // events concurrently take row locks in one order and cannot deadlock.
-  const { movie, user, totals, activity } = effect;
-  if (movie) {
-    await tx.execute(sql`
-      INSERT INTO analytics.movie_stats AS s (movie_id, rating_count, rating_halves_sum, distribution, like_count, dislike_count)
-      VALUES (${movie.movieId}, ${movie.ratings}, ${movie.halvesSum}, ${pgIntArray(movie.distribution)}::integer[], ${movie.likes}, ${movie.dislikes})
-      ON CONFLICT (movie_id) DO UPDATE SET
-        rating_count = s.rating_count + excluded.rating_count,
-        rating_halves_sum = s.rating_halves_sum + excluded.rating_halves_sum,
-        distribution = array(
-          SELECT slot.current + slot.delta
-          FROM unnest(s.distribution, excluded.distribution) WITH ORDINALITY AS slot(current, delta, position)
-          ORDER BY slot.position),
-        like_count = s.like_count + excluded.like_count,
-        dislike_count = s.dislike_count + excluded.dislike_count`);
-  }
-  if (user) {
-    // greatest/least ignore nulls: an event without a time for this column leaves it as it is.
-    await tx.execute(sql`
-      INSERT INTO analytics.user_activity AS u (user_id, rating_count, rating_halves_sum, last_active_at, registered_at)
-      VALUES (${user.userId}, ${user.ratings}, ${user.halvesSum}, ${user.activeAt?.toISOString() ?? null}::timestamptz, ${user.registeredAt?.toISOString() ?? null}::timestamptz)
-      ON CONFLICT (user_id) DO UPDATE SET
-        rating_count = u.rating_count + excluded.rating_count,
-        rating_halves_sum = u.rating_halves_sum + excluded.rating_halves_sum,
-        last_active_at = greatest(u.last_active_at, excluded.last_active_at),
-        registered_at = least(u.registered_at, excluded.registered_at)`);
-  }
-  const changed = Object.values(totals).some((value) => value !== 0);
-  if (changed) {
-    const result = await tx.execute(sql`
-      UPDATE analytics.platform_totals SET
-        users = users + ${totals.users}, movies = movies + ${totals.movies}, ratings = ratings + ${totals.ratings},
-        reviews = reviews + ${totals.reviews}, likes = likes + ${totals.likes}, dislikes = dislikes + ${totals.dislikes},
-        rating_halves_sum = rating_halves_sum + ${totals.halvesSum}, updated_at = now()
-      WHERE id = 1`);
-    // Migration 0001 creates the row; without it the counts would silently go nowhere.
-    if (result.rowCount !== 1) throw new Error('analytics.platform_totals has no row; run `npm run migrate`');
-  }
-  if (activity) {
-    const [hour, day, week] = granularities.map((granularity) => bucketStart(activity.at, granularity).toISOString());
-    // The membership insert says whether this is the user's first action in each bucket; only
-    // then does the bucket's distinct active-user count go up.
-    await tx.execute(sql`
-      WITH buckets (granularity, start) AS (
-        VALUES ('HOUR', ${hour}::timestamptz), ('DAY', ${day}::timestamptz), ('WEEK', ${week}::timestamptz)
-      ), first_action AS (
-        INSERT INTO analytics.active_users (granularity, start, user_id)
-        SELECT granularity, start, ${activity.userId}::uuid FROM buckets
-        ON CONFLICT DO NOTHING
-        RETURNING granularity, start
-      )
-      INSERT INTO analytics.activity_buckets AS b (granularity, start, ratings, reviews, new_users, active_users)
-      SELECT buckets.granularity, buckets.start, ${activity.ratings}::integer, ${activity.reviews}::integer, ${activity.newUsers}::integer,
-             (first_action.start IS NOT NULL)::integer
-      FROM buckets LEFT JOIN first_action USING (granularity, start)
-      ON CONFLICT (granularity, start) DO UPDATE SET
-        ratings = b.ratings + excluded.ratings,
-        reviews = b.reviews + excluded.reviews,
-        new_users = b.new_users + excluded.new_users,
-        active_users = b.active_users + excluded.active_users`);
-  }
-}
-
 /**
  * Applies one event to the read model at most once. Resolves true when it changed the read
  * model, false for a repeat (already in processed_events) or a type this model does not consume
  * (not recorded: nothing to protect, and processed_events stays the size of what matters).
  */
 export async function applyAnalyticsEvent(db: Database, event: AnyEvent): Promise<boolean> {
-  if (!consumed.has(event.type)) return false;
-  // Computed before the transaction: a malformed payload fails without touching the database.
-  const effect = effectOf(event);
-  if (!effect) return false;
-  return applyOnce(db, processedEvents, event.id, (tx) => writeEffect(tx, effect));
+  // A batch of one: the same statements as the batch path, so the two cannot drift apart.
+  return (await applyAnalyticsEvents(db, [event])).length > 0;
 }
 
 /** The summed effect of many events: one entry per movie, per user, per bucket, one for the totals. */
@@ -317,7 +247,7 @@ const jsonRows = (rows: unknown[]): string => JSON.stringify(rows);
 const byKey = <K extends string | number>(a: K, b: K): number => (a < b ? -1 : a > b ? 1 : 0);
 
 async function writeBatchEffect(tx: Database, effect: BatchEffect): Promise<void> {
-  // One statement per aggregate, rows in key order, in the same order as writeEffect (movies,
+  // One statement per aggregate, rows in key order, in the same order every time (movies,
   // users, totals, buckets): concurrent consumers take row locks in one order and cannot deadlock.
   // Rows travel as one JSON parameter (jsonb_to_recordset): one round trip whatever the count.
   const movies = [...effect.movies.values()].sort((a, b) => a.movieId - b.movieId);
@@ -371,7 +301,7 @@ async function writeBatchEffect(tx: Database, effect: BatchEffect): Promise<void
   if (buckets.length > 0) {
     const bucketRows = buckets.map((b) => ({ granularity: b.granularity, start: b.start, ratings: b.ratings, reviews: b.reviews, new_users: b.newUsers }));
     const memberRows = buckets.flatMap((b) => [...b.users].sort(byKey).map((userId) => ({ granularity: b.granularity, start: b.start, user_id: userId })));
-    // As in writeEffect: a membership row inserted now is a user's first action in that bucket,
+    // A membership row inserted now is a user's first action in that bucket,
     // and only those raise its distinct active-user count.
     await tx.execute(sql`
       WITH first_action AS (
