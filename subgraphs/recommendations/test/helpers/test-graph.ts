@@ -32,6 +32,14 @@ export async function startTestGraph(): Promise<TestGraph> {
   };
 }
 
+/**
+ * The environment of a recommendations subgraph started in a test: this Neo4j (or `neo4j` as
+ * given, e.g. a closed port), the test Redis, a free port on loopback; `extra` adds or overrides.
+ */
+export function subgraphEnv(neo4j: Neo4jSettings, redisUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { NEO4J_URI: neo4j.uri, NEO4J_USER: neo4j.user, NEO4J_PASSWORD: neo4j.password, REDIS_URL: redisUrl, PORT: '0', HOST: '127.0.0.1', ...extra };
+}
+
 /** Ids no other test uses: a random block of movie ids, prefixed user ids and genre names. */
 export function uniqueIds() {
   // Below 10^14, so every id stays within the 15 digits parseMovieId accepts (2^40 * 1000 blocks

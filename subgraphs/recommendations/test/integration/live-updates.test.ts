@@ -11,7 +11,7 @@ import { createLiveRecommender } from '../../src/live-recommender.ts';
 import { startLiveUpdates, type LiveUpdates } from '../../src/live-updates.ts';
 import type { Recommender } from '../../src/recommender.ts';
 import { deleteStreams, event, iso, publish, reviewEvents as review, testStreams } from '../helpers/events.ts';
-import { startTestGraph, uniqueIds, type TestGraph } from '../helpers/test-graph.ts';
+import { startTestGraph, subgraphEnv, uniqueIds, type TestGraph } from '../helpers/test-graph.ts';
 
 // From an event appended to a stream, through the real consumer (graph write, acknowledgement,
 // onApplied), to cache invalidation, recomputation and the messages on the users' live channels,
@@ -280,14 +280,7 @@ describe('live updates after applied events', () => {
         { userId: stackViewer, movieId: stackIds.movie(3), reaction: 'LIKE', at: 3 },
       ]);
       server = await startRecommendationsSubgraph(
-        {
-          NEO4J_URI: graph.settings.uri,
-          NEO4J_USER: graph.settings.user,
-          NEO4J_PASSWORD: graph.settings.password,
-          REDIS_URL: redisUrl,
-          EVENT_STREAM_PREFIX: stackPrefix,
-          PORT: '0',
-        },
+        subgraphEnv(graph.settings, redisUrl, { EVENT_STREAM_PREFIX: stackPrefix }),
         { verifier: tokens.verifier, logger: quietLogger, events: { blockMs: 100 } },
       );
       const graphql = graphqlClient(server.url);

@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createLogger, type RunningServer } from '@platform/shared';
+import { createLogger, type Neo4jSettings, type RunningServer } from '@platform/shared';
 import { createTestTokens, graphqlClient, type GraphQLTestClient, type TestTokens } from '@platform/shared/testing';
 import { upsertGraphMovies, upsertGraphRatings } from '../../src/graph.ts';
 import { startRecommendationsSubgraph } from '../../src/index.ts';
-import { startTestGraph, uniqueIds, type TestGraph } from '../helpers/test-graph.ts';
+import { startTestGraph, subgraphEnv, uniqueIds, type TestGraph } from '../helpers/test-graph.ts';
 
 // The admin API of the precomputed model over HTTP: who may use it, a rebuild that returns at once
 // and finishes in the background, one build at a time, and Neo4j being down.
@@ -46,19 +46,13 @@ async function deleteStreams(prefix: string): Promise<void> {
   redis.disconnect();
 }
 
-function subgraphEnv(neo4j: { uri: string; user: string; password: string }, prefix: string): Record<string, string> {
-  return {
-    NEO4J_URI: neo4j.uri,
-    NEO4J_USER: neo4j.user,
-    NEO4J_PASSWORD: neo4j.password,
-    REDIS_URL: redisUrl,
+function modelSubgraphEnv(neo4j: Neo4jSettings, prefix: string): Record<string, string> {
+  return subgraphEnv(neo4j, redisUrl, {
     EVENT_STREAM_PREFIX: prefix,
     // Builds only when asked, so the test sees the state before the first one.
     RECOMMENDATION_MODEL_REBUILD_MINUTES: '0',
     RECOMMENDATION_CACHE_TTL_SECONDS: '0',
-    PORT: '0',
-    HOST: '127.0.0.1',
-  };
+  });
 }
 
 describe('recommendation model admin API', () => {
@@ -84,7 +78,7 @@ describe('recommendation model admin API', () => {
     graph = await startTestGraph();
     tokens = await createTestTokens();
     admin = await tokens.sign(ids.user('admin'), { role: 'ADMIN' });
-    server = await startRecommendationsSubgraph(subgraphEnv(graph.settings, prefix), {
+    server = await startRecommendationsSubgraph(modelSubgraphEnv(graph.settings, prefix), {
       verifier: tokens.verifier,
       logger: quietLogger,
       model: { hooks: { beforeActivate: () => held } },
@@ -176,7 +170,7 @@ describe('recommendation model admin API without Neo4j', () => {
   beforeAll(async () => {
     tokens = await createTestTokens();
     server = await startRecommendationsSubgraph(
-      subgraphEnv({ uri: `bolt://127.0.0.1:${await closedPort()}`, user: 'neo4j', password: 'irrelevant-password' }, prefix),
+      modelSubgraphEnv({ uri: `bolt://127.0.0.1:${await closedPort()}`, user: 'neo4j', password: 'irrelevant-password' }, prefix),
       { verifier: tokens.verifier, logger: quietLogger },
     );
     graphql = graphqlClient(server.url);

@@ -6,7 +6,7 @@ import { createLogger, type RunningServer } from '@platform/shared';
 import { createTestTokens, graphqlClient, type GraphQLTestClient, type TestTokens } from '@platform/shared/testing';
 import { upsertGraphMovies, upsertGraphRatings } from '../../src/graph.ts';
 import { startRecommendationsSubgraph } from '../../src/index.ts';
-import { startTestGraph, uniqueIds, type TestGraph } from '../helpers/test-graph.ts';
+import { startTestGraph, subgraphEnv, uniqueIds, type TestGraph } from '../helpers/test-graph.ts';
 
 const quietLogger = createLogger('recommendations-test', { sink: () => {} });
 
@@ -54,14 +54,7 @@ describe('recommendations subgraph over HTTP', () => {
     graph = await startTestGraph();
     tokens = await createTestTokens();
     server = await startRecommendationsSubgraph(
-      {
-        NEO4J_URI: graph.settings.uri,
-        NEO4J_USER: graph.settings.user,
-        NEO4J_PASSWORD: graph.settings.password,
-        REDIS_URL: redisUrl,
-        PORT: '0',
-        HOST: '127.0.0.1',
-      },
+      subgraphEnv(graph.settings, redisUrl),
       { verifier: tokens.verifier, logger: quietLogger, events: { streams } },
     );
     graphql = graphqlClient(server.url);
