@@ -5,6 +5,9 @@
 //   --train <csv> --test <csv> [--k 10] [--out <recs.csv>]   train, score, write userId,movieId,rank
 //   --split <ratings.csv> --seed 42 --out-dir <dir>          write <dir>/train.csv and test.csv
 //   --movielens <dir> [--seeds 42,43,44] [--k 10]            split in memory, per-seed and mean rows
+//     [--validation]   score on a validation split carved out of each seed's training part
+//                      (75/25 again, seed + 1000) instead of its test part: the model options are
+//                      tuned with it, so the test parts stay unseen until the final report
 // The model options (--similarity, --neighbours, --alpha, ...) select the variants compared in
 // the README; without them the defaults of model/similarity.ts (what production builds) are used.
 // Input: CSV with the header userId,movieId,rating,timestamp (MovieLens ratings.csv, seconds).
@@ -39,11 +42,11 @@ import { createGraphEngine } from './lib/graph-eval-engine.ts';
 const usage = [
   'usage: npm run eval:recs -- --train <csv> --test <csv> [--k 10] [--out <recs.csv>]',
   '   or: npm run eval:recs -- --split <ratings.csv> --seed <n> --out-dir <dir>',
-  '   or: npm run eval:recs -- --movielens <dir> [--seeds 42,43,44] [--k 10]',
+  '   or: npm run eval:recs -- --movielens <dir> [--seeds 42,43,44] [--k 10] [--validation]',
   'model options: --engine memory|graph --similarity rp3beta|cosine|ease --neighbours N --alpha A --beta B --shrinkage S',
   '  --neighbourhood outgoing|incoming --normalize-rows true|false --min-rating R --rating-scale binary|linear',
   '  --like-weight W --half-life-days D|none --profile-items N|all',
-  '  --ease-movies N --lambda L --ease-user-scaling true|false --popularity-penalty G',
+  '  --ease-movies N --lambda L --ease-user-scaling true|false --ease-dropout P --popularity-penalty G',
 ].join('\n');
 
 const optionSpec = {
@@ -56,6 +59,7 @@ const optionSpec = {
   'out-dir': { type: 'string' },
   movielens: { type: 'string' },
   seeds: { type: 'string' },
+  validation: { type: 'boolean' },
   engine: { type: 'string' },
   similarity: { type: 'string' },
   neighbours: { type: 'string' },
@@ -72,6 +76,7 @@ const optionSpec = {
   'ease-movies': { type: 'string' },
   lambda: { type: 'string' },
   'ease-user-scaling': { type: 'string' },
+  'ease-dropout': { type: 'string' },
   'popularity-penalty': { type: 'string' },
   help: { type: 'boolean' },
 } as const;
@@ -147,6 +152,7 @@ function readModelSettings(values: Values): ModelSettings {
       easeMovies: given(values['ease-movies'], (text) => wholeNumber('ease-movies', text, 2)),
       easeLambda: given(values.lambda, (text) => decimal('lambda', text, (v) => v > 0, 'a number > 0')),
       easeUserScaling: given(values['ease-user-scaling'], (text) => oneOf('ease-user-scaling', text, ['true', 'false'] as const) === 'true'),
+      easeDropout: given(values['ease-dropout'], (text) => decimal('ease-dropout', text, (v) => v >= 0 && v < 1, 'a number in [0, 1)')),
       popularityPenalty: given(values['popularity-penalty'], (text) => decimal('popularity-penalty', text, (v) => v >= 0, 'a number >= 0')),
     });
   } catch (error) {
@@ -165,7 +171,7 @@ function describeModel(settings: ModelSettings): string {
     s.similarity === 'cosine'
       ? `cosine shrinkage=${s.shrinkage}`
       : s.similarity === 'ease'
-        ? `ease ${s.easeMovies} most rated movies lambda=${s.easeLambda}${s.easeUserScaling ? ' (users scaled 1/sqrt(interactions))' : ''}`
+        ? `ease ${s.easeMovies} most rated movies lambda=${s.easeLambda}${s.easeDropout > 0 ? ` dropout=${s.easeDropout}` : ''}${s.easeUserScaling ? ' (users scaled 1/sqrt(interactions))' : ''}`
         : `rp3beta alpha=${s.alpha} beta=${s.beta}`;
   const penalty = s.popularityPenalty > 0 ? `, popularity penalty ${s.popularityPenalty}` : '';
   const ratings = `ratings >= ${w.minRating} ${w.ratingScale}`;
@@ -305,11 +311,14 @@ async function splitToFiles(values: Values): Promise<void> {
 async function movieLens(values: Values, settings: ModelSettings, engineName: string, k: number): Promise<void> {
   const seeds = (values.seeds ?? '42,43,44').split(',').map((text) => wholeNumber('seeds', text.trim(), 0));
   const rows = await readRatings('movielens', join(values.movielens!, 'ratings.csv'));
-  process.stdout.write(`model: ${describeModel(settings)}\n${rows.length} ratings, stratified 75/25 split per movie, k=${k}, seeds ${seeds.join(', ')}\n`);
+  const validation = values.validation === true;
+  const scoredOn = validation ? 'scored on validation splits of each training part (seed + 1000), test parts unused' : 'scored on the test parts';
+  process.stdout.write(`model: ${describeModel(settings)}\n${rows.length} ratings, stratified 75/25 split per movie, k=${k}, seeds ${seeds.join(', ')}, ${scoredOn}\n`);
   const results: ResultRow[] = [];
   const toppedUpBySeed: string[] = [];
   for (const seed of seeds) {
-    const { train, test } = stratifiedSplit(rows, { ratio: 0.75, seed });
+    const outer = stratifiedSplit(rows, { ratio: 0.75, seed });
+    const { train, test } = validation ? stratifiedSplit(outer.train, { ratio: 0.75, seed: seed + 1000 }) : outer;
     const { model, modelBuildMs, modelBuildCpuMs, toppedUp, popularity } = await evaluateBoth(settings, engineName, train, test, k);
     if (toppedUp !== undefined) toppedUpBySeed.push(`seed ${seed}: ${toppedUp} of ${model.metrics.users} users`);
     results.push({ label: `seed ${seed}`, engine: 'model', metrics: model.metrics, buildMs: modelBuildMs, buildCpuMs: modelBuildCpuMs, recommendMs: model.recommendMs });
@@ -343,6 +352,7 @@ await runCli(async () => {
   if (!(engineName in engineFactories)) throw new ConfigError('--engine', `must be one of ${Object.keys(engineFactories).join(', ')}, got "${engineName}"`);
   const settings = readModelSettings(values);
   const k = values.k === undefined ? 10 : wholeNumber('k', values.k, 1);
+  if (values.validation && modes[0] !== 'movielens') throw new ConfigError('--validation', 'only applies to --movielens (it splits each seed\'s training part); see --help');
   if (modes[0] === 'split') await splitToFiles(values);
   else if (modes[0] === 'train') await trainAndTest(values, settings, engineName, k);
   else await movieLens(values, settings, engineName, k);

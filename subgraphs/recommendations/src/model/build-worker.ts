@@ -123,6 +123,25 @@ export interface ComputedModel {
   edges: number;
   /** What the algorithm resolved its options to, recorded on the model node. */
   parameters: ModelParameters;
+  /** The model's popularity penalty per movie (SimilarityModel.popularityPenalty), when it has one. */
+  penalty?: PenaltyColumns;
+}
+
+/** Per-movie popularity penalties as two parallel columns. */
+export interface PenaltyColumns {
+  movieIds: Float64Array<ArrayBuffer>;
+  values: Float64Array<ArrayBuffer>;
+}
+
+export function penaltyColumnsOf(penalties: ReadonlyMap<number, number>): PenaltyColumns {
+  const columns: PenaltyColumns = { movieIds: new Float64Array(penalties.size), values: new Float64Array(penalties.size) };
+  let index = 0;
+  for (const [movieId, value] of penalties) {
+    columns.movieIds[index] = movieId;
+    columns.values[index] = value;
+    index += 1;
+  }
+  return columns;
 }
 
 type WorkerOptions = Omit<SimilarityOptions, 'onProgress'>;
@@ -168,7 +187,8 @@ export function computeSimilaritiesInWorker(
       if (message.type === 'progress') onProgress(message.fraction);
       else if (message.type === 'done') {
         settled = true;
-        resolve({ columns: message.columns, users: message.users, movies: message.movies, edges: message.edges, parameters: message.parameters });
+        const { type: _type, ...computed } = message;
+        resolve(computed);
         void worker.terminate();
       } else {
         settled = true;
@@ -215,12 +235,11 @@ function runInWorker(input: WorkerInput, post: (message: FromWorker, transfer?: 
       },
     });
     const columns = neighbourColumnsOf(model.neighbours);
-    post({ type: 'done', columns, users: model.users, movies: model.movies, edges: model.edges, parameters: model.parameters }, [
-      columns.movieIds.buffer,
-      columns.offsets.buffer,
-      columns.targets.buffer,
-      columns.scores.buffer,
-    ]);
+    const penalty = model.popularityPenalty ? penaltyColumnsOf(model.popularityPenalty) : undefined;
+    post(
+      { type: 'done', columns, users: model.users, movies: model.movies, edges: model.edges, parameters: model.parameters, ...(penalty ? { penalty } : {}) },
+      [columns.movieIds.buffer, columns.offsets.buffer, columns.targets.buffer, columns.scores.buffer, ...(penalty ? [penalty.movieIds.buffer, penalty.values.buffer] : [])],
+    );
   } catch (error) {
     post({ type: 'error', message: error instanceof Error ? error.message : String(error) });
   }

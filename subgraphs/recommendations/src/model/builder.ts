@@ -219,6 +219,8 @@ async function runBuild(
       unratedMovieIds: training.unratedMovieIds,
       popularMovieIds: popular.movieIds,
       popularCounts: popular.counts,
+      penaltyMovieIds: computed.penalty ? [...computed.penalty.movieIds] : [],
+      penaltyValues: computed.penalty ? [...computed.penalty.values] : [],
       parameters: computed.parameters,
       phaseMillis: { ...phaseMillis },
     });

@@ -237,12 +237,21 @@ export function neighboursFromPairs(pairs: readonly (readonly [number, number])[
 
 /** The profile weighting a model was built with (its recorded parameters), or the default. */
 export function weightingOf(parameters: string | null): InteractionWeighting {
-  if (!parameters) return defaultWeighting;
+  return parsedParameters(parameters).weighting ?? defaultWeighting;
+}
+
+/** The strength of the popularity penalty a version was built with (0: none, or an older version). */
+export function penaltyStrengthOf(parameters: string | null): number {
+  const strength = parsedParameters(parameters).popularityPenalty;
+  return typeof strength === 'number' && strength > 0 ? strength : 0;
+}
+
+function parsedParameters(parameters: string | null): { weighting?: InteractionWeighting; popularityPenalty?: unknown } {
+  if (!parameters) return {};
   try {
-    const parsed = JSON.parse(parameters) as { weighting?: InteractionWeighting };
-    return parsed.weighting ?? defaultWeighting;
+    return JSON.parse(parameters) as { weighting?: InteractionWeighting; popularityPenalty?: unknown };
   } catch {
-    return defaultWeighting;
+    return {};
   }
 }
 
@@ -279,6 +288,11 @@ RETURN model.version AS version,
        [(viewer)-[:EXCLUDED]->(m:Movie) | m.id] AS excludedMovieIds,
        [(viewer)-[:PREFERS]->(genre:Genre) | genre.name] AS favoriteGenres,
        newMovies`;
+
+/** The per-movie popularity penalties stored with a version (builder.ts). */
+export const modelPenaltyCypher = `
+MATCH (model:RecommendationModel {version: $version})
+RETURN coalesce(model.penaltyMovieIds, []) AS movieIds, coalesce(model.penaltyValues, []) AS values`;
 
 /** Without a loaded copy: the active version's neighbours and the genres of the given movies. */
 export const modelNeighboursCypher = `
@@ -432,6 +446,23 @@ export function createModelRecommender(driver: Driver, logger: Logger, overrides
     return weighting;
   };
 
+  // Each version's popularity penalties, read once (a few thousand numbers); null: built without.
+  const penalties = new Map<string, ReadonlyMap<number, number> | null>();
+  async function penaltiesFor(tx: Reader, version: string, parameters: string | null): Promise<ReadonlyMap<number, number> | null> {
+    const known = penalties.get(version);
+    if (known !== undefined) return known;
+    let loaded: Map<number, number> | null = null;
+    if (penaltyStrengthOf(parameters) > 0) {
+      const record = (await tx.run(modelPenaltyCypher, { version })).records[0];
+      const movieIds = (record?.get('movieIds') as number[] | undefined) ?? [];
+      const values = (record?.get('values') as number[] | undefined) ?? [];
+      loaded = new Map(movieIds.map((movieId, index) => [movieId, values[index] ?? 0]));
+    }
+    if (penalties.size > 20) penalties.clear();
+    penalties.set(version, loaded);
+    return loaded;
+  }
+
   return {
     async preload() {
       const version = await read(async (tx) => (await tx.run(modelVersionCypher, { modelKey: options.modelKey })).records[0]?.get('version') as string | null);
@@ -498,10 +529,9 @@ export function createModelRecommender(driver: Driver, logger: Logger, overrides
         );
         const favoriteGenres = record.get('favoriteGenres') as string[];
         const seen = new Set<number>([...interactions.map((interaction) => interaction.movieId), ...(record.get('excludedMovieIds') as number[])]);
-        const profile = buildProfile(interactions, Date.now(), {
-          limit: options.maxProfileItems,
-          weighting: weightingFor(version, record.get('parameters') as string | null),
-        });
+        const parameters = record.get('parameters') as string | null;
+        const profile = buildProfile(interactions, Date.now(), { limit: options.maxProfileItems, weighting: weightingFor(version, parameters) });
+        const penaltyOfMovie = await penaltiesFor(tx, version, parameters);
         const seedIds = profile.filter((item) => item.weight > 0).map((item) => item.movieId);
         const { neighbours, genres } = await neighboursIn(tx, version, copy, seedIds);
 
@@ -512,7 +542,8 @@ export function createModelRecommender(driver: Driver, logger: Logger, overrides
         // Every contributor is asked for, so that `because` can name the strongest *liked* ones:
         // the algorithm may learn from any rating, but "because you liked X" must be true.
         const likedIds = new Set(liked.map((movie) => movie.movieId));
-        const collaborative: RecommendedMovie[] = scoreCandidates(profile, (movieId) => neighbours.get(movieId), seen, limit, Number.MAX_SAFE_INTEGER).map(
+        const penaltyOf = penaltyOfMovie ? (movieId: number) => penaltyOfMovie.get(movieId) ?? 0 : undefined;
+        const collaborative: RecommendedMovie[] = scoreCandidates(profile, (movieId) => neighbours.get(movieId), seen, limit, Number.MAX_SAFE_INTEGER, penaltyOf).map(
           (candidate) => ({
             movieId: candidate.movieId,
             score: candidate.score,

@@ -427,6 +427,12 @@ export interface ModelSummary {
   unratedMovieIds: number[];
   popularMovieIds: number[];
   popularCounts: number[];
+  /**
+   * The popularity penalty serving subtracts per candidate movie (parallel lists; empty when the
+   * model was built without one). Stored with the version because it belongs to the build's counts.
+   */
+  penaltyMovieIds: number[];
+  penaltyValues: number[];
   /** The algorithm's resolved options; serving weighs profiles the same way (stored as JSON). */
   parameters: ModelParameters;
   /** Milliseconds per phase, kept on the node for operators. */
@@ -460,6 +466,7 @@ export async function activateModel(driver: Driver, key: string, version: string
              model.similarityEdges = $similarityEdges, model.maxMovieId = $maxMovieId,
              model.unratedMovieIds = $unratedMovieIds, model.popularMovieIds = $popularMovieIds,
              model.popularCounts = $popularCounts, model.phaseMillis = $phaseMillis,
+             model.penaltyMovieIds = $penaltyMovieIds, model.penaltyValues = $penaltyValues,
              model.parameters = $parameters
          RETURN ${modelFields} AS model`,
         {
@@ -474,6 +481,8 @@ export async function activateModel(driver: Driver, key: string, version: string
           unratedMovieIds: summary.unratedMovieIds.map((id) => neo4j.int(id)),
           popularMovieIds: summary.popularMovieIds.map((id) => neo4j.int(id)),
           popularCounts: summary.popularCounts.map((count) => neo4j.int(count)),
+          penaltyMovieIds: summary.penaltyMovieIds.map((id) => neo4j.int(id)),
+          penaltyValues: summary.penaltyValues,
           parameters: JSON.stringify(summary.parameters),
           // A map is not a storable property: kept as "phase=ms" strings.
           phaseMillis: Object.entries(summary.phaseMillis).map(([phase, ms]) => `${phase}=${Math.round(ms)}`),

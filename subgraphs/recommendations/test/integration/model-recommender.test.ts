@@ -6,6 +6,7 @@ import { upsertGraphMovies, upsertGraphRatings, upsertGraphReactions, upsertGrap
 import { createLiveRecommender } from '../../src/live-recommender.ts';
 import { buildModelNow } from '../../src/model/builder.ts';
 import { createModelRecommender, genreMatchesInCopy } from '../../src/model/model-recommender.ts';
+import { defaultSimilarityOptions } from '../../src/model/similarity.ts';
 import { addNewMovies, loadActiveModel } from '../../src/model/store.ts';
 import type { RecommendedMovie, Recommender } from '../../src/recommender.ts';
 import { startTestGraph, uniqueIds, type TestGraph } from '../helpers/test-graph.ts';
@@ -125,6 +126,33 @@ describe('forUser from the active model', () => {
     }
     // The drama movies share no taste with the viewer: they come, if at all, after the collaborative ones.
     expect(result.slice(0, 2).every((item) => item.source === 'COLLABORATIVE')).toBe(true);
+  });
+
+  it('applies the popularity penalty stored with the version: each score is the raw total over the best one, minus the movie’s penalty', async () => {
+    const ids = uniqueIds();
+    const { viewer } = await writeWorld(ids);
+    const plainKey = newKey();
+    const penalisedKey = newKey();
+    // Same graph, same deterministic computation: only the penalty differs between the two versions.
+    await buildModelNow(graph.driver, { modelKey: plainKey, similarity: { ...defaultSimilarityOptions, popularityPenalty: 0 } });
+    const built = await buildModelNow(graph.driver, { modelKey: penalisedKey, similarity: { ...defaultSimilarityOptions, popularityPenalty: 0.3 } });
+    const { records } = await graph.driver.executeQuery(
+      'MATCH (model:RecommendationModel {version: $version}) RETURN model.penaltyMovieIds AS movieIds, model.penaltyValues AS values',
+      { version: built.model.version },
+    );
+    const stored = new Map((records[0]!.get('movieIds') as number[]).map((movieId, index) => [movieId, (records[0]!.get('values') as number[])[index]!]));
+    for (const movie of [6, 7]) expect(stored.get(ids.movie(movie))).toBeGreaterThan(0);
+    expect(Math.max(...stored.values())).toBeCloseTo(0.3, 10);
+
+    const plain = (await (await servedBothWays(plainKey)).forUser(viewer, 10)).filter((item) => item.source === 'COLLABORATIVE');
+    const penalised = (await (await servedBothWays(penalisedKey)).forUser(viewer, 10)).filter((item) => item.source === 'COLLABORATIVE');
+    const best = Math.max(...plain.map((item) => item.score));
+    const expected = plain
+      .map((item) => ({ movieId: item.movieId, positive: item.score > 0, score: item.score / best - stored.get(item.movieId)! }))
+      // As scoreCandidates ranks: a positive raw total first, then the penalised score.
+      .sort((a, b) => Number(b.positive) - Number(a.positive) || b.score - a.score || a.movieId - b.movieId);
+    expect(idsOf(penalised)).toEqual(expected.map((item) => item.movieId));
+    penalised.forEach((item, index) => expect(item.score).toBeCloseTo(expected[index]!.score, 10));
   });
 
   it('gets a brand-new movie with no ratings to the users whose liked movies share its genres, and not to others', async () => {

@@ -215,6 +215,17 @@ describe('computeSimilarities: ease', () => {
     expect(model).toMatchObject({ movies: 4, edges: 2 });
   });
 
+  it('EDLAE dropout p adds p/(1-p) · G_ii to each diagonal entry on top of lambda', () => {
+    // M = {1, 2}, XᵀX = [[3,2],[2,2]]; p = 0.5 doubles the diagonal: G = [[3+3+1, 2],[2, 2+2+1]] = [[7,2],[2,5]],
+    // P = [[5,-2],[-2,7]] / 31, so B_12 = 2/7 and B_21 = 2/5 (plain EASE: 1/2 and 2/3, above).
+    const model = computeSimilarities(tiny, { ...plain, easeMovies: 2, easeDropout: 0.5 });
+    expect(model.neighbours.get(1)).toEqual([{ movieId: 2, score: expect.closeTo(2 / 7, 12) }]);
+    expect(model.neighbours.get(2)).toEqual([{ movieId: 1, score: expect.closeTo(2 / 5, 12) }]);
+    expect(model.parameters.easeDropout).toBe(0.5);
+    expect(computeSimilarities(tiny, { ...plain, easeDropout: 0 }).neighbours).toEqual(computeSimilarities(tiny, plain).neighbours);
+    for (const bad of [-0.1, 1, Number.NaN]) expect(() => computeSimilarities(tiny, { ...plain, easeDropout: bad })).toThrow(RangeError);
+  });
+
   it('is deterministic, reports progress up to 1, rejects options it cannot honour', () => {
     const crowd = fromBaskets(
       Object.fromEntries(Array.from({ length: 40 }, (_, user) => [`u${user}`, Array.from({ length: 15 }, (_, index) => ((user * 11 + index * 7) % 60) + 1)])),
