@@ -723,8 +723,50 @@ export function scoreCandidates(
   maxReasons = 3,
   penaltyOf?: (movieId: number) => number,
 ): ScoredCandidate[] {
-  // Two passes: scores for every candidate first, reasons only for the few that are returned
-  // (a long profile reaches thousands of candidates; keeping every contribution would dominate).
+  // Two passes: totals for every candidate first, reasons only for the few that are returned (a
+  // long profile reaches thousands of candidates; keeping every contribution would dominate).
+  // A 1000-movie profile means ~200,000 (profile movie, neighbour) pairs per request: the totals
+  // live in scratch arrays indexed by movie id (reused, zeroed after use) instead of hash maps,
+  // and `seen` is asked once per candidate. Ids that cannot index an array take the Map path.
+  const dense = denseTotals(profile, neighboursOf, seen);
+  const totals = dense ?? mapTotals(profile, neighboursOf, seen);
+  let best = 0;
+  for (const [, raw] of totals) best = Math.max(best, raw);
+  // [movieId, score as returned, raw total > 0]
+  const candidates: [number, number, boolean][] = totals.map(([movieId, raw]) => [movieId, penaltyOf && best > 0 ? raw / best - penaltyOf(movieId) : raw, raw > 0]);
+  const ranked = candidates
+    .sort((a, b) => Number(b[2]) - Number(a[2]) || b[1] - a[1] || a[0] - b[0])
+    .slice(0, Math.max(0, limit));
+  const contributions: { movieId: number; value: number }[][] = ranked.map(() => []);
+  if (maxReasons > 0 && ranked.length > 0) {
+    // Which returned candidate a neighbour is: its slot + 1 in the (zeroed) scratch totals when
+    // the dense path ran (every id then indexes them), else a map.
+    const slots = dense ? null : new Map(ranked.map(([movieId], slot) => [movieId, slot]));
+    if (dense) ranked.forEach(([movieId], slot) => (scratchTotals[movieId] = slot + 1));
+    for (const item of profile) {
+      if (item.weight <= 0) continue;
+      for (const neighbour of neighboursOf(item.movieId) ?? []) {
+        if (neighbour.score <= 0) continue;
+        const slot = slots ? slots.get(neighbour.movieId) : scratchTotals[neighbour.movieId]! - 1;
+        if (slot !== undefined && slot >= 0) contributions[slot]!.push({ movieId: item.movieId, value: item.weight * neighbour.score });
+      }
+    }
+    if (dense) for (const [movieId] of ranked) scratchTotals[movieId] = 0;
+  }
+  return ranked.map(([movieId, score], slot) => ({
+    movieId,
+    score,
+    because: contributions[slot]!
+      .sort((a, b) => b.value - a.value || a.movieId - b.movieId)
+      .slice(0, maxReasons)
+      .map((contribution) => contribution.movieId),
+  }));
+}
+
+/** [movieId, raw total] of every unseen candidate with at least one positive contribution. */
+type CandidateTotals = [number, number][];
+
+function mapTotals(profile: readonly ProfileItem[], neighboursOf: (movieId: number) => readonly Neighbour[] | undefined, seen: ReadonlySet<number>): CandidateTotals {
   const scores = new Map<number, number>();
   const supported = new Set<number>();
   for (const item of profile) {
@@ -735,33 +777,60 @@ export function scoreCandidates(
       if (neighbour.score > 0) supported.add(neighbour.movieId);
     }
   }
-  let best = 0;
-  for (const movieId of supported) best = Math.max(best, scores.get(movieId)!);
-  // [movieId, score as returned, raw total > 0]
-  const candidates: [number, number, boolean][] = [];
-  for (const movieId of supported) {
-    const raw = scores.get(movieId)!;
-    candidates.push([movieId, penaltyOf && best > 0 ? raw / best - penaltyOf(movieId) : raw, raw > 0]);
-  }
-  const ranked = candidates
-    .sort((a, b) => Number(b[2]) - Number(a[2]) || b[1] - a[1] || a[0] - b[0])
-    .slice(0, Math.max(0, limit));
-  const contributions = new Map<number, { movieId: number; value: number }[]>(ranked.map(([movieId]) => [movieId, []]));
-  if (maxReasons > 0) {
-    for (const item of profile) {
-      if (item.weight <= 0) continue;
-      for (const neighbour of neighboursOf(item.movieId) ?? []) {
-        if (neighbour.score > 0) contributions.get(neighbour.movieId)?.push({ movieId: item.movieId, value: item.weight * neighbour.score });
+  return [...supported].map((movieId) => [movieId, scores.get(movieId)!]);
+}
+
+// Scratch state of denseTotals. Safe to share: scoring is synchronous, so calls never interleave.
+const denseIdLimit = 1 << 24; // 16M ids: 128 MB of totals at most, only if such ids exist
+const touchedFlag = 1;
+const seenFlag = 2;
+const supportedFlag = 4;
+let scratchTotals = new Float64Array(1024);
+let scratchFlags = new Uint8Array(1024);
+
+function growScratch(movieId: number): void {
+  let size = scratchFlags.length;
+  while (size <= movieId) size *= 2;
+  const totals = new Float64Array(size);
+  totals.set(scratchTotals);
+  const flags = new Uint8Array(size);
+  flags.set(scratchFlags);
+  scratchTotals = totals;
+  scratchFlags = flags;
+}
+
+/** mapTotals over scratch arrays (same sums in the same order), or null when an id cannot index one. */
+function denseTotals(profile: readonly ProfileItem[], neighboursOf: (movieId: number) => readonly Neighbour[] | undefined, seen: ReadonlySet<number>): CandidateTotals | null {
+  const touched: number[] = [];
+  const reset = (): void => {
+    for (const movieId of touched) {
+      scratchFlags[movieId] = 0;
+      scratchTotals[movieId] = 0;
+    }
+  };
+  for (const item of profile) {
+    if (item.weight <= 0) continue;
+    for (const neighbour of neighboursOf(item.movieId) ?? []) {
+      const movieId = neighbour.movieId;
+      if (!(movieId >= 0 && movieId < denseIdLimit && Number.isInteger(movieId))) {
+        reset();
+        return null;
       }
+      if (movieId >= scratchFlags.length) growScratch(movieId);
+      let flags = scratchFlags[movieId]!;
+      if (flags === 0) {
+        flags = touchedFlag | (seen.has(movieId) ? seenFlag : 0);
+        touched.push(movieId);
+      }
+      if ((flags & seenFlag) === 0) {
+        scratchTotals[movieId]! += item.weight * neighbour.score;
+        if (neighbour.score > 0) flags |= supportedFlag;
+      }
+      scratchFlags[movieId] = flags;
     }
   }
-  return ranked.map(([movieId, score]) => ({
-    movieId,
-    score,
-    because: contributions
-      .get(movieId)!
-      .sort((a, b) => b.value - a.value || a.movieId - b.movieId)
-      .slice(0, maxReasons)
-      .map((contribution) => contribution.movieId),
-  }));
+  const totals: CandidateTotals = [];
+  for (const movieId of touched) if ((scratchFlags[movieId]! & supportedFlag) !== 0) totals.push([movieId, scratchTotals[movieId]!]);
+  reset();
+  return totals;
 }

@@ -343,4 +343,28 @@ describe('scoreCandidates', () => {
     const tie = new Map<number, Neighbour[]>([[1, [{ movieId: 30, score: 0.5 }, { movieId: 20, score: 0.5 }]]]);
     expect(scoreCandidates([{ movieId: 1, weight: 1 }], (id) => tie.get(id), new Set(), 10).map((candidate) => candidate.movieId)).toEqual([20, 30]);
   });
+
+  it('gives the same answers for ids that cannot index an array (the map path), and keeps no state between calls', () => {
+    // The same random neighbourhoods twice: small ids (scratch arrays, grown on demand) and the
+    // same ids shifted beyond 2^24 or made fractional (maps).
+    let seed = 7;
+    const random = () => ((seed = (seed * 48271) % 2147483647) / 2147483647);
+    const small = new Map<number, Neighbour[]>();
+    for (let movie = 1; movie <= 60; movie += 1) {
+      small.set(movie, Array.from({ length: 25 }, () => ({ movieId: 1 + Math.floor(random() * 5000), score: random() - 0.3 })));
+    }
+    const profile = Array.from({ length: 40 }, (_, index) => ({ movieId: index + 1, weight: random() }));
+    const seen = new Set([...profile.map((item) => item.movieId), 17, 4000]);
+    for (const shift of [2 ** 24, 0.5]) {
+      const shifted = new Map([...small].map(([movie, list]) => [movie, list.map((neighbour) => ({ ...neighbour, movieId: neighbour.movieId + shift }))]));
+      const viaArrays = scoreCandidates(profile, (id) => small.get(id), seen, 30, 3);
+      const viaMaps = scoreCandidates(profile, (id) => shifted.get(id), new Set([...seen].map((id) => id + shift)), 30, 3);
+      expect(viaMaps.map((candidate) => ({ ...candidate, movieId: candidate.movieId - shift }))).toEqual(viaArrays);
+      expect(viaArrays.length).toBe(30);
+    }
+    // Repeated and interleaved calls: nothing left over from the previous one.
+    const first = scoreCandidates(profile, (id) => small.get(id), seen, 10);
+    scoreCandidates(profile.slice(0, 5), (id) => small.get(id), new Set(), 50);
+    expect(scoreCandidates(profile, (id) => small.get(id), seen, 10)).toEqual(first);
+  });
 });
