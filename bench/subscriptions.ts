@@ -10,8 +10,18 @@
 //   - lost, duplicated and reordered events: each subscriber's messages carry a sequence number in
 //     `reason`, checked on arrival and counted at the end,
 // over measured rounds that follow a priming round: each subscriber's first update computes and
-// caches its list (in production the producer has cached it before it publishes), timed apart.
-// and prints one table with a column per N. Every N gets a fresh stack (five subgraphs + gateway)
+// caches its list (in production the producer has cached it before it publishes), timed apart,
+// and prints one table with a column per N.
+//
+// Steady state only: a stack that finds no active recommendation model builds one a while after
+// it starts, and the activation drops every cached list (a cache generation bump). Priming before
+// that moment made the first measured events recompute cold lists (Neo4j queries) under the
+// clients' eyes, a start-up artifact no client of a running system sees; so the bench waits, before
+// it connects anyone, until a model is active, no build runs, and a build it saw has been followed
+// by its cache invalidation. (The model lives in the shared Neo4j: later stacks find it active.)
+//
+// The bench's own event loop is watched during the measured rounds (its delay p99/max is printed):
+// arrival times are taken on it, so a busy bench would add its own stalls to the latency figures. Every N gets a fresh stack (five subgraphs + gateway)
 // on free ports, a scratch database and a private Neo4j seeded with the synthetic demo data, so
 // recommendations are real lists whose movies the gateway fetches from the movies subgraph.
 //
@@ -19,13 +29,15 @@
 // users subgraph publishes as its JWKS) instead of thousands of sign-ups.
 //
 // Usage: npm run bench:subscriptions [-- --subscribers 1000,5000 --rate 100 --per-subscriber 2]
-// Open files: the gateway holds two sockets per subscriber (client + upstream), the bench one.
-// Node raises its soft limit to the hard one, so `ulimit -Hn` must be above 2 x N + 1000
-// (raise it with `ulimit -n 20000` in the shell that runs the bench, as root if needed).
+// Open files: the gateway holds one socket per subscriber (its upstream sockets to the subgraph
+// are a few shared ones), the bench one per subscriber. Node raises its soft limit to the hard
+// one, so `ulimit -Hn` must be above N + 1000 (raise it with `ulimit -n 20000` in the shell that
+// runs the bench, as root if needed).
 import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { createClient, type Client } from 'graphql-ws';
 import { Redis } from 'ioredis';
@@ -38,6 +50,7 @@ import { startNeo4j } from '../scripts/lib/neo4j.ts';
 import { createScratchDatabase, ensureServices } from '../scripts/lib/services.ts';
 import { startSupergraphStack, type SupergraphStack } from '../scripts/lib/supergraph-stack.ts';
 import { readKeyFile, signAccessToken, toSigningKeys } from '../subgraphs/users/src/tokens.ts';
+import { cacheKeys } from '../subgraphs/recommendations/src/cache.ts';
 
 const { values } = parseArgs({
   options: {
@@ -135,6 +148,11 @@ interface RunFigures {
   moviesCpuMsPerEvent: number;
   /** the machine's 1-minute load average before and after the measured rounds (other work competes on 2 cores) */
   loadAverage: string;
+  /** this process's event-loop delay during the measured rounds (arrivals are timed on it), ms */
+  benchLoopDelayP99: number;
+  benchLoopDelayMax: number;
+  /** seconds waited for the first model activation (its cache invalidation) */
+  modelWaitSeconds: number;
   lost: number;
   duplicated: number;
   reordered: number;
@@ -161,6 +179,7 @@ async function runWith(subscriberCount: number): Promise<RunFigures> {
   let stack: SupergraphStack | undefined;
   const subscribers: Subscriber[] = [];
   try {
+    const stackStartedAt = Date.now();
     stack = await startSupergraphStack({
       services: { ...services, databaseUrl: database.url, neo4j },
       dataDir,
@@ -171,7 +190,7 @@ async function runWith(subscriberCount: number): Promise<RunFigures> {
     const gatewayPid = stack.processes.find((process) => process.name === 'gateway')!.child.pid!;
     const recommendationsPid = stack.processes.find((process) => process.name === 'recommendations')!.child.pid!;
     const fileLimit = openFileLimit(gatewayPid);
-    if (fileLimit < 2 * subscriberCount + 500) log(`warning: the gateway may open ${fileLimit} files at most, fewer than 2 x ${subscriberCount} sockets: raise ulimit -n`);
+    if (fileLimit < subscriberCount + 500) log(`warning: the gateway may open ${fileLimit} files at most, fewer than ${subscriberCount} sockets and its own: raise ulimit -n`);
     const wsUrl = stack.gatewayUrl.replace(/^http/, 'ws');
 
     const keys = await toSigningKeys(readKeyFile(join(dataDir, 'keys', 'signing-keys.json')));
@@ -288,6 +307,36 @@ async function runWith(subscriberCount: number): Promise<RunFigures> {
       }
     };
 
+    // See the top of this file. Without automatic builds no model ever becomes active: then go on after the timeout.
+    const modelWaitStarted = performance.now();
+    {
+      const adminToken = await signAccessToken(keys, tokenSettings, { id: randomUUID(), role: 'ADMIN' });
+      const generationKey = cacheKeys(prefix).generation;
+      const deadline = Date.now() + 300_000;
+      let sawBuild = false;
+      for (;;) {
+        const response = await fetch(stack.gatewayUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` },
+          body: JSON.stringify({ query: '{ recommendationModel { active builtAt } recommendationModels(first: 1) { status } }' }),
+        });
+        const body = (await response.json()) as { data?: { recommendationModel: { active: boolean; builtAt: string | null } | null; recommendationModels: { status: string }[] } | null };
+        const active = body.data?.recommendationModel;
+        const building = body.data?.recommendationModels[0]?.status === 'BUILDING';
+        // Built by this stack, even if faster than one poll: its invalidation may still be coming.
+        sawBuild ||= building || (active?.builtAt !== null && active?.builtAt !== undefined && Date.parse(active.builtAt) >= stackStartedAt);
+        const settled = active?.active === true && !building && (!sawBuild || (await redis.get(generationKey)) !== null);
+        if (settled) break;
+        if (Date.now() > deadline) {
+          log('warning: no settled recommendation model within 5 minutes; measuring anyway');
+          break;
+        }
+        await delay(500);
+      }
+    }
+    const modelWaitSeconds = (performance.now() - modelWaitStarted) / 1000;
+    log(`recommendation model settled after ${modelWaitSeconds.toFixed(1)} s`);
+
     // Warm-up: one subscriber end to end (JWKS fetched, plan cached, upstream path exercised), so
     // the baseline below is a gateway that has served subscriptions before.
     {
@@ -348,9 +397,14 @@ async function runWith(subscriberCount: number): Promise<RunFigures> {
     const onPath = ['recommendations', 'movies'].map((name) => ({ name, pid: stack!.processes.find((process) => process.name === name)!.child.pid! }));
     const onPathCpuBefore = onPath.map(({ pid }) => cpuMs(pid));
     const loadBefore = loadavg()[0]!;
+    // It records each whole interval between its ticks: the stall is what exceeds the interval.
+    const loopResolutionMs = 10;
+    const loopDelay = monitorEventLoopDelay({ resolution: loopResolutionMs });
+    loopDelay.enable();
     const publishing = await measuredCpu(gatewayPid, () =>
       publishRound(userIds, total, (index) => `bench seq=${Math.floor(index / subscriberCount)} sent=${performance.now().toFixed(3)}`, () => latencies.length),
     );
+    loopDelay.disable();
     const onPathCpuMs = Object.fromEntries(onPath.map(({ name, pid }, index) => [name, cpuMs(pid) - onPathCpuBefore[index]!]));
     const loadAfter = loadavg()[0]!;
 
@@ -382,6 +436,9 @@ async function runWith(subscriberCount: number): Promise<RunFigures> {
       recommendationsCpuMsPerEvent: (onPathCpuMs.recommendations ?? Number.NaN) / Math.max(1, latencies.length),
       moviesCpuMsPerEvent: (onPathCpuMs.movies ?? Number.NaN) / Math.max(1, latencies.length),
       loadAverage: `${loadBefore.toFixed(1)} -> ${loadAfter.toFixed(1)}`,
+      benchLoopDelayP99: Math.max(0, loopDelay.percentile(99) / 1e6 - loopResolutionMs),
+      benchLoopDelayMax: Math.max(0, loopDelay.max / 1e6 - loopResolutionMs),
+      modelWaitSeconds,
       lost,
       duplicated: subscribers.reduce((sum, s) => sum + s.duplicated, 0),
       reordered: subscribers.reduce((sum, s) => sum + s.reordered, 0),
@@ -433,6 +490,8 @@ const rows: [string, (run: RunFigures) => string][] = [
   ['CPU per delivered event: recommendations subgraph', (run) => `${fixed(run.recommendationsCpuMsPerEvent, 2)} ms`],
   ['CPU per delivered event: movies subgraph (titles)', (run) => `${fixed(run.moviesCpuMsPerEvent, 2)} ms`],
   ['machine load average (1 min) over the measured rounds', (run) => run.loadAverage],
+  ['bench process event-loop stall p99 / max (arrivals are timed on it)', (run) => `${fixed(run.benchLoopDelayP99)} / ${fixed(run.benchLoopDelayMax)} ms`],
+  ['waited for a settled recommendation model before connecting', (run) => `${fixed(run.modelWaitSeconds)} s`],
   ['lost events (neither an update nor an error result)', (run) => String(run.lost)],
   ['duplicated events', (run) => String(run.duplicated)],
   ['reordered events', (run) => String(run.reordered)],

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { defaultSubscriptionLimits, envReader, readCommonConfig, repoRoot, type SubscriptionLimits } from '@platform/shared';
+import { defaultUpstreamSettings, type UpstreamSettings } from './subscriptions/upstream.ts';
 
 export interface GatewayConfig {
   host: string;
@@ -14,6 +15,8 @@ export interface GatewayConfig {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** WebSocket (graphql-ws) limits: WS_* variables, see gateway/src/subscriptions. */
   subscriptions: SubscriptionLimits;
+  /** The shared sockets to subgraphs that carry subscriptions: WS_UPSTREAM_* variables, see subscriptions/upstream.ts. */
+  upstreamSubscriptions: UpstreamSettings;
 }
 
 export function readGatewayConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
@@ -38,6 +41,11 @@ export function readGatewayConfig(env: Record<string, string | undefined> = proc
       keepAliveMs: read.int('WS_KEEPALIVE_MS', defaultSubscriptionLimits.keepAliveMs, { min: 1_000, max: 300_000 }),
       eventBufferSize: read.int('WS_EVENT_BUFFER_SIZE', defaultSubscriptionLimits.eventBufferSize, { min: 1, max: 100_000 }),
       maxBufferedBytes: read.int('WS_MAX_BUFFERED_BYTES', defaultSubscriptionLimits.maxBufferedBytes, { min: 64 * 1024, max: 1024 * 1024 * 1024 }),
+    },
+    upstreamSubscriptions: {
+      socketsPerSubgraph: read.int('WS_UPSTREAM_SOCKETS_PER_SUBGRAPH', defaultUpstreamSettings.socketsPerSubgraph, { min: 1, max: 1_000 }),
+      operationsPerSocket: read.int('WS_UPSTREAM_OPERATIONS_PER_SOCKET', defaultUpstreamSettings.operationsPerSocket, { min: 1, max: 100_000 }),
+      idleTimeoutMs: read.int('WS_UPSTREAM_IDLE_CLOSE_MS', defaultUpstreamSettings.idleTimeoutMs, { min: 0, max: 3_600_000 }),
     },
   };
 }

@@ -116,6 +116,7 @@ export async function startGateway(env: Record<string, string | undefined> = pro
     verifier,
     logger,
     limits: config.subscriptions,
+    upstream: config.upstreamSubscriptions,
     executeOperation: async (request, contextValue) => {
       const response = await apollo.executeOperation(request, { contextValue });
       if (response.body.kind === 'single') return response.body.singleResult;

@@ -43,9 +43,11 @@ export interface SubgraphServerOptions<TContext extends RequestContext> {
   plugins?: ApolloServerPlugin<TContext>[];
   /**
    * Serve the schema's Subscription fields over graphql-ws at /graphql (same URL as HTTP; see
-   * subscription-server.ts). Each event runs with a fresh createContext() for the connection's viewer.
+   * subscription-server.ts). Each event runs with a fresh createContext() for the operation's
+   * viewer. `allowMultiplexedConnections`: let the gateway carry many users' subscriptions on a
+   * few sockets, each operation with its own token (verified here per operation).
    */
-  subscriptions?: { limits?: Partial<SubscriptionLimits> };
+  subscriptions?: { limits?: Partial<SubscriptionLimits>; allowMultiplexedConnections?: boolean };
 }
 
 export interface RunningServer {
@@ -114,6 +116,7 @@ export async function startSubgraphServer<TContext extends RequestContext>(
       verifier: options.verifier,
       logger,
       limits: options.subscriptions.limits ?? {},
+      allowMultiplexedConnections: options.subscriptions.allowMultiplexedConnections ?? false,
       // Subgraphs sit behind the gateway, which sets x-forwarded-for (as for HTTP above).
       trustForwardedFor: true,
       run: graphqlSubscriptionRunner({

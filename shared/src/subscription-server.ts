@@ -22,7 +22,7 @@ import {
 import { handleProtocols, makeServer } from 'graphql-ws';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { viewerFromAuthorization, type TokenVerifier, type Viewer } from './auth.ts';
-import { createErrorFormatter, ErrorCode } from './errors.ts';
+import { createErrorFormatter, ErrorCode, platformError, unauthenticated } from './errors.ts';
 import { requestScope, type Logger } from './logger.ts';
 
 // GraphQL over WebSocket (the graphql-transport-ws protocol of graphql-ws) on a service's own
@@ -35,6 +35,17 @@ import { requestScope, type Logger } from './logger.ts';
 //   same verifier as HTTP. No token or a bad one: close 4403. The socket is closed with 4403 when
 //   the token's `exp` passes; a client renews by reconnecting with a fresh token (graphql-ws's
 //   client does that by itself when `connectionParams` is a function and retries are on).
+// - Multiplexed connections (opt-in, `allowMultiplexedConnections`; a subgraph behind the gateway,
+//   never the gateway's own endpoint): connection_init `{ multiplexed: true }` is acknowledged
+//   without a viewer, and every subscribe carries its user's token in `extensions.authorization`,
+//   verified per operation by the same verifier. So the gateway can carry many users'
+//   subscriptions on a few shared sockets while the subgraph still trusts only tokens it verified
+//   itself. Token problems end the operation, never the shared socket: no, bad or expired token
+//   -> an `error` message (UNAUTHENTICATED); `exp` passing -> the operation ends with an `error`
+//   (UNAUTHENTICATED, "token expired"). The per-user connection cap does not apply to such a
+//   connection (it is not a user's); the per-connection operation cap does, so a subgraph that
+//   allows them sets it generously. On a normal connection `extensions.authorization` is ignored:
+//   its operations always run as the connection's own viewer.
 // - Caps: connections per user (close 4429), operations per connection (an `error` message for
 //   the excess subscribe), message size (ws `maxPayload`: close 1009), events buffered per
 //   subscription (EventQueue: the oldest are dropped and counted), bytes waiting in the socket
@@ -296,6 +307,48 @@ export class ConnectionRegistry {
   }
 }
 
+/**
+ * Documents that parsed and passed validation, by query text. Thousands of clients subscribe with
+ * the same text, and a parsed document (with its token list) is ~10 KB that each running
+ * operation would otherwise keep for its whole life; shared, it is parsed and validated once.
+ * Bounded by entries and by the total text length, so distinct large documents cannot pile up.
+ */
+export class DocumentCache {
+  readonly maxEntries: number;
+  readonly maxTextLength: number;
+  #entries = new Map<string, DocumentNode>();
+  #textLength = 0;
+
+  constructor(options: { maxEntries: number; maxTextLength: number }) {
+    this.maxEntries = options.maxEntries;
+    this.maxTextLength = options.maxTextLength;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get(query: string): DocumentNode | undefined {
+    const document = this.#entries.get(query);
+    if (document === undefined) return undefined;
+    // Re-inserted: now the most recently used (a Map keeps insertion order).
+    this.#entries.delete(query);
+    this.#entries.set(query, document);
+    return document;
+  }
+
+  set(query: string, document: DocumentNode): void {
+    if (query.length > this.maxTextLength || this.#entries.has(query)) return;
+    this.#entries.set(query, document);
+    this.#textLength += query.length;
+    for (const oldest of this.#entries.keys()) {
+      if (this.#entries.size <= this.maxEntries && this.#textLength <= this.maxTextLength) break;
+      this.#entries.delete(oldest);
+      this.#textLength -= oldest.length;
+    }
+  }
+}
+
 /** Several errors ending one operation (e.g. an upstream subgraph's `error` message). */
 export class OperationFailed extends Error {
   readonly errors: readonly GraphQLError[];
@@ -303,6 +356,108 @@ export class OperationFailed extends Error {
     super(errors[0]?.message ?? 'Operation failed');
     this.name = 'OperationFailed';
     this.errors = errors;
+  }
+}
+
+const longestTimerMs = 2 ** 31 - 1;
+
+/**
+ * Ends one operation from outside its stream. graphql-ws sends an operation's `error` message
+ * only when the operation's stream throws, so the stream wrap() returns rejects its pending (or
+ * next) next() with the failure, once, and returns the source at once (which releases what it
+ * holds, e.g. a Redis channel), even while the source has nothing to give. Used on multiplexed
+ * connections, where a token's expiry (and `close` from `run`) must end that user's operation
+ * without touching the shared socket.
+ */
+export class OperationGuard {
+  #failure: GraphQLError | null = null;
+  #source: ResultStream | null = null;
+  #rejectPending: ((error: unknown) => void) | null = null;
+  #reported = false;
+  #finished = false;
+  #timer: NodeJS.Timeout | undefined;
+
+  /** The failure that ended the operation, if one did. */
+  get failure(): GraphQLError | null {
+    return this.#failure;
+  }
+
+  /** Calls fail(error()) at `atMs` (epoch ms) unless the operation ended before; then `onFail`. */
+  failAt(atMs: number, error: () => GraphQLError, onFail?: () => void): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      if (this.fail(error())) onFail?.();
+    }, Math.min(longestTimerMs, Math.max(0, atMs - Date.now())));
+    this.#timer.unref();
+  }
+
+  /** Ends the operation with `error`; false when it had already ended or failed. */
+  fail(error: GraphQLError): boolean {
+    if (this.#finished || this.#failure) return false;
+    this.#failure = error;
+    clearTimeout(this.#timer);
+    this.#source?.return().catch(() => undefined);
+    const reject = this.#rejectPending;
+    if (reject) {
+      this.#rejectPending = null;
+      this.#reported = true;
+      reject(new OperationFailed([error]));
+    }
+    return true;
+  }
+
+  /** The operation ended by itself (or never became a stream): no failure can follow. */
+  dispose(): void {
+    this.#finished = true;
+    clearTimeout(this.#timer);
+  }
+
+  wrap(source: ResultStream): ResultStream {
+    this.#source = source;
+    if (this.#failure) source.return().catch(() => undefined);
+    const done: IteratorResult<never> = { done: true, value: undefined };
+    const stream: ResultStream & AsyncIterableIterator<ExecutionResult | FormattedExecutionResult> = {
+      next: () => {
+        if (this.#failure) {
+          if (this.#reported) return Promise.resolve(done);
+          this.#reported = true;
+          return Promise.reject(new OperationFailed([this.#failure]));
+        }
+        if (this.#finished) return Promise.resolve(done);
+        return new Promise((resolve, reject) => {
+          this.#rejectPending = reject;
+          // A settled source after fail() is ignored: the failure has been reported instead.
+          source.next().then(
+            (item) => {
+              if (this.#rejectPending !== reject) return;
+              this.#rejectPending = null;
+              if (item.done) this.dispose();
+              resolve(item);
+            },
+            (error: unknown) => {
+              if (this.#rejectPending !== reject) return;
+              this.#rejectPending = null;
+              this.dispose();
+              reject(error);
+            },
+          );
+        });
+      },
+      return: async () => {
+        this.dispose();
+        await source.return();
+        return done;
+      },
+      throw: async (error?: unknown) => {
+        this.dispose();
+        await source.return();
+        throw error;
+      },
+      [Symbol.asyncIterator]() {
+        return stream;
+      },
+    };
+    return stream;
   }
 }
 
@@ -342,16 +497,24 @@ export function requestIdFromExtensions(extensions: Record<string, unknown> | nu
 // ---------------------------------------------------------------------------------------------
 // The server
 
-/** One WebSocket connection, as `run` sees it. */
+/**
+ * One WebSocket connection, as `run` sees it for one operation. On a normal connection every
+ * operation sees the same viewer (the connection_init token's); on a multiplexed connection each
+ * operation gets a view of its own, with the viewer of the token it carried.
+ */
 export interface SubscriptionConnection {
   readonly id: string;
-  /** Set once connection_init was accepted (every operation runs after that). */
+  /** Who the operation runs as (verified before `run` is called). */
   readonly viewer: Viewer;
-  /** The header value the client sent in connection_init (forwarded upstream by the gateway). */
+  /** The verified "Bearer ..." value (forwarded upstream by the gateway). */
   readonly authorization: string;
   readonly clientAddress: string;
   readonly logger: Logger;
-  /** Closes the socket (e.g. 4403 when an upstream refused the token). */
+  /**
+   * Closes the socket (e.g. 4403 when an upstream refused the token). On a multiplexed connection
+   * it ends only this operation, with an `error` (UNAUTHENTICATED for 4403, else
+   * SERVICE_UNAVAILABLE): the socket carries other users' operations.
+   */
   close(code: number, reason: string): void;
 }
 
@@ -392,6 +555,12 @@ export interface SubscriptionServerOptions {
    * peer (the gateway, where the header would be the client's own claim).
    */
   trustForwardedFor?: boolean;
+  /**
+   * Accept connection_init `{ multiplexed: true }`: a connection of no user whose operations each
+   * carry their token in `extensions.authorization` (see the top of this file). For a subgraph
+   * behind the gateway; a client-facing endpoint must leave it off.
+   */
+  allowMultiplexedConnections?: boolean;
   run(operation: ValidatedOperation, connection: SubscriptionConnection): Promise<OperationOutcome>;
 }
 
@@ -413,15 +582,16 @@ interface ConnectionState {
   socket: WebSocket;
   clientAddress: string;
   logger: Logger;
+  /** Null on a multiplexed connection (its operations carry their own) and before connection_ack. */
   viewer: Viewer | null;
   authorization: string | null;
+  /** Acknowledged as multiplexed: tokens per operation. */
+  multiplexed: boolean;
   expiryTimer: NodeJS.Timeout | undefined;
   /** operation id → request id, for log lines and error formatting of that operation */
   requestIds: Map<string, string>;
   close(code: number, reason: string): void;
 }
-
-const longestTimerMs = 2 ** 31 - 1;
 
 function clientAddressOf(request: IncomingMessage, trustForwardedFor: boolean): string {
   if (trustForwardedFor) {
@@ -450,6 +620,7 @@ export function startSubscriptionServer(options: SubscriptionServerOptions): Sub
   const formatError = createErrorFormatter(options.logger);
   const rules = [...specifiedRules, ...(options.validationRules ?? [])];
   const registry = new ConnectionRegistry(limits.maxConnectionsPerUser);
+  const documents = new DocumentCache({ maxEntries: 1_000, maxTextLength: 4 * 1024 * 1024 });
   const { schema } = options;
 
   const formatErrors = (errors: readonly (GraphQLError | GraphQLFormattedError)[], requestId: string | undefined): GraphQLFormattedError[] =>
@@ -466,12 +637,53 @@ export function startSubscriptionServer(options: SubscriptionServerOptions): Sub
       return [error];
     });
 
+  /** The viewer of a multiplexed connection's operation, from its `extensions.authorization`; errors never close the socket. */
+  const verifyOperationToken = async (
+    extensions: Record<string, unknown> | null | undefined,
+    log: Logger,
+    fields: Record<string, unknown>,
+  ): Promise<{ viewer: Viewer; authorization: string } | { errors: GraphQLError[] }> => {
+    const authorization = extensions?.authorization;
+    if (typeof authorization !== 'string' || authorization.trim() === '') {
+      return { errors: [unauthenticated('A multiplexed connection needs the user\'s token on every subscribe: extensions.authorization = "Bearer <accessToken>"')] };
+    }
+    try {
+      const viewer = await viewerFromAuthorization(authorization, options.verifier);
+      if (viewer) return { viewer, authorization };
+    } catch (error) {
+      if (error instanceof GraphQLError) {
+        log.info('operation refused: bad access token', { ...fields, reason: error.message });
+        return { errors: [withCode(error, ErrorCode.Unauthenticated)] };
+      }
+      log.warn('could not verify an access token', { ...fields, error: error instanceof Error ? error.message : String(error) });
+      return { errors: [platformError(ErrorCode.ServiceUnavailable, 'Token verification is unavailable right now; retry in a few seconds')] };
+    }
+    return { errors: [unauthenticated()] };
+  };
+
   const server = makeServer<Record<string, unknown>, ConnectionState>({
     connectionInitWaitTimeout: limits.connectionInitTimeoutMs,
 
     onConnect: async (context) => {
       const connection = context.extra;
-      const authorization = context.connectionParams?.authorization;
+      const params = context.connectionParams;
+      if (params?.multiplexed === true) {
+        if (!options.allowMultiplexedConnections) {
+          connection.logger.info('websocket refused: multiplexed connections are not accepted here');
+          connection.close(SocketCloseCode.Forbidden, 'Forbidden: this endpoint does not accept multiplexed connections; send {"authorization": "Bearer <accessToken>"} in connection_init');
+          return false;
+        }
+        if (params.authorization !== undefined) {
+          // Which token would apply, the connection's or the operation's? Refuse the ambiguity.
+          connection.close(SocketCloseCode.BadRequest, 'A multiplexed connection carries tokens per operation (extensions.authorization), not in connection_init');
+          return false;
+        }
+        if (connection.socket.readyState !== connection.socket.OPEN) return false;
+        connection.multiplexed = true;
+        connection.logger.debug('websocket connected (multiplexed)');
+        return true;
+      }
+      const authorization = params?.authorization;
       if (typeof authorization !== 'string' || authorization.trim() === '') {
         connection.close(SocketCloseCode.Forbidden, 'Forbidden: send {"authorization": "Bearer <accessToken>"} in connection_init');
         return false;
@@ -520,18 +732,30 @@ export function startSubscriptionServer(options: SubscriptionServerOptions): Sub
           }),
         ];
       }
-      const viewer = connection.viewer;
-      const authorization = connection.authorization;
-      if (!viewer || authorization === null) return [new GraphQLError('Not connected', { extensions: { code: ErrorCode.Unauthenticated } })];
+      let viewer: Viewer;
+      let authorization: string;
+      if (connection.multiplexed) {
+        const verified = await verifyOperationToken(payload.extensions, connection.logger, { requestId, operationId: id });
+        if ('errors' in verified) return verified.errors;
+        ({ viewer, authorization } = verified);
+      } else {
+        // extensions.authorization is not looked at: a normal connection's operations run as its own viewer.
+        if (!connection.viewer || connection.authorization === null) return [new GraphQLError('Not connected', { extensions: { code: ErrorCode.Unauthenticated } })];
+        viewer = connection.viewer;
+        authorization = connection.authorization;
+      }
       return requestScope.run({ requestId }, async () => {
-        let document: DocumentNode;
-        try {
-          document = parse(payload.query);
-        } catch (error) {
-          return [withCode(error instanceof GraphQLError ? error : new GraphQLError('Syntax error'), 'GRAPHQL_PARSE_FAILED')];
+        let document = documents.get(payload.query);
+        if (!document) {
+          try {
+            document = parse(payload.query);
+          } catch (error) {
+            return [withCode(error instanceof GraphQLError ? error : new GraphQLError('Syntax error'), 'GRAPHQL_PARSE_FAILED')];
+          }
+          const validationErrors = validate(schema, document, rules);
+          if (validationErrors.length > 0) return validationErrors.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED'));
+          documents.set(payload.query, document);
         }
-        const validationErrors = validate(schema, document, rules);
-        if (validationErrors.length > 0) return validationErrors.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED'));
         const operationName = payload.operationName ?? undefined;
         const operation = getOperationAST(document, operationName);
         if (!operation) {
@@ -544,20 +768,39 @@ export function startSubscriptionServer(options: SubscriptionServerOptions): Sub
         const variables = payload.variables ?? {};
         const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables);
         if (coerced.errors) return coerced.errors.map((error) => withCode(error, ErrorCode.BadUserInput));
-        const operationLogger = connection.logger.child({ requestId, operationId: id });
+        const operationLogger = connection.logger.child(connection.multiplexed ? { requestId, operationId: id, userId: viewer.id } : { requestId, operationId: id });
+        // On a multiplexed connection the operation, not the socket, lives as long as its token.
+        const guard = connection.multiplexed ? new OperationGuard() : undefined;
+        guard?.failAt(
+          viewer.expiresAt * 1000,
+          () => unauthenticated('Access token expired; subscribe again with a fresh token'),
+          () => operationLogger.info('operation ended: access token expired'),
+        );
+        const close = guard
+          ? (code: number, reason: string): void => {
+              guard.fail(code === SocketCloseCode.Forbidden ? unauthenticated(reason) : platformError(ErrorCode.ServiceUnavailable, reason || 'The operation was ended; subscribe again'));
+            }
+          : connection.close;
         let outcome: OperationOutcome;
         try {
           outcome = await options.run(
             { id, requestId, query: payload.query, document, operation, operationName, variables },
-            { id: connection.id, viewer, authorization, clientAddress: connection.clientAddress, logger: operationLogger, close: connection.close },
+            { id: connection.id, viewer, authorization, clientAddress: connection.clientAddress, logger: operationLogger, close },
           );
         } catch (error) {
+          guard?.dispose();
           // One failing operation must not take the connection's others down: masked and logged
           // by the error formatter, sent as this operation's `error` message.
           return [new GraphQLError('operation failed', { originalError: error instanceof Error ? error : new Error(String(error)) })];
         }
+        if (guard && !('stream' in outcome)) guard.dispose();
         if ('errors' in outcome) return outcome.errors;
-        const prepared: PreparedOperation = { requestId, outcome };
+        if (guard?.failure) {
+          // Expired (or ended) while `run` was setting the stream up.
+          if ('stream' in outcome) await outcome.stream.return();
+          return [guard.failure];
+        }
+        const prepared: PreparedOperation = { requestId, outcome: guard && 'stream' in outcome ? { stream: guard.wrap(outcome.stream) } : outcome };
         const args: ExecutionArgs = { schema, document, operationName, variableValues: variables, contextValue: prepared };
         return args;
       });
@@ -605,6 +848,7 @@ export function startSubscriptionServer(options: SubscriptionServerOptions): Sub
       logger: connectionLogger,
       viewer: null,
       authorization: null,
+      multiplexed: false,
       expiryTimer: undefined,
       requestIds: new Map(),
       close(code, reason) {

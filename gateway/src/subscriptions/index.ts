@@ -14,7 +14,7 @@ import {
 import type { GatewayContext } from '../context.ts';
 import { startFederatedSubscription } from './federated-subscription.ts';
 import { createSubscriptionPlanner, type SubscriptionPlanner } from './planner.ts';
-import { createUpstreamPool, type UpstreamPool } from './upstream.ts';
+import { createUpstreamPool, type UpstreamPool, type UpstreamSettings } from './upstream.ts';
 
 // The gateway's WebSocket endpoint: ws://<gateway>/graphql, protocol graphql-transport-ws
 // (graphql-ws), beside HTTP on the same server and path. Connection rules, limits and close
@@ -40,6 +40,8 @@ export interface GatewaySubscriptionsOptions {
   verifier: TokenVerifier;
   logger: Logger;
   limits: SubscriptionLimits;
+  /** The shared upstream sockets per subgraph (WS_UPSTREAM_* variables, upstream.ts); defaults when absent. */
+  upstream?: Partial<UpstreamSettings>;
   /** Runs a query or mutation through Apollo Server (the gateway's HTTP pipeline). */
   executeOperation(request: GatewayOperationRequest, context: GatewayContext): Promise<FormattedExecutionResult>;
 }
@@ -51,7 +53,7 @@ export interface GatewaySubscriptions extends SubscriptionServer {
 
 export function startGatewaySubscriptions(options: GatewaySubscriptionsOptions): GatewaySubscriptions {
   const planner = createSubscriptionPlanner(options.supergraphSdl);
-  const upstreams = createUpstreamPool({ logger: options.logger, keepAliveMs: options.limits.keepAliveMs || 12_000 });
+  const upstreams = createUpstreamPool({ ...options.upstream, logger: options.logger, keepAliveMs: options.limits.keepAliveMs || 12_000 });
   const server = startSubscriptionServer({
     httpServer: options.httpServer,
     schema: planner.apiSchema,
@@ -61,6 +63,8 @@ export function startGatewaySubscriptions(options: GatewaySubscriptionsOptions):
     logger: options.logger,
     limits: options.limits,
     trustForwardedFor: false,
+    // Client-facing: a connection is always one user's, whatever its connection_init asks for.
+    allowMultiplexedConnections: false,
     async run(operation, connection) {
       if (operation.operation.operation !== 'subscription') {
         const context: GatewayContext = {

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { closeReason, ConfigError, ConnectionRegistry, defaultSubscriptionLimits, isAllowedClientMessage, requestIdFromExtensions } from '@platform/shared';
+import { parse } from 'graphql';
+import { closeReason, ConfigError, ConnectionRegistry, defaultSubscriptionLimits, DocumentCache, isAllowedClientMessage, requestIdFromExtensions } from '@platform/shared';
 import { readGatewayConfig } from '../../src/config.ts';
 import { errorsForFailure, variablesFor } from '../../src/subscriptions/federated-subscription.ts';
-import { upstreamFailureOf, webSocketUrlOf } from '../../src/subscriptions/upstream.ts';
+import { defaultUpstreamSettings, upstreamFailureOf, webSocketUrlOf } from '../../src/subscriptions/upstream.ts';
 
 // Caps and protocol rules of the WebSocket endpoint that need no socket to check.
 
@@ -25,6 +26,34 @@ describe('connections per user', () => {
     registry.remove('alice', 'unknown');
     expect(registry.count('alice')).toBe(0);
     expect(registry.tryAdd('alice', 'c2')).toBe(true);
+  });
+});
+
+describe('validated documents shared between operations', () => {
+  it('serves one parsed document per text and forgets the least recently used', () => {
+    const cache = new DocumentCache({ maxEntries: 2, maxTextLength: 1_000 });
+    const [a, b, c] = ['subscription { a }', 'subscription { b }', 'subscription { c }'];
+    const documentA = parse(a!);
+    cache.set(a!, documentA);
+    cache.set(b!, parse(b!));
+    expect(cache.get(a!)).toBe(documentA);
+    cache.set(c!, parse(c!));
+    // b was the least recently used.
+    expect(cache.get(b!)).toBeUndefined();
+    expect(cache.get(a!)).toBe(documentA);
+    expect(cache.size).toBe(2);
+  });
+
+  it('bounds the total text it holds, and does not keep a text above that alone', () => {
+    const cache = new DocumentCache({ maxEntries: 100, maxTextLength: 60 });
+    const texts = Array.from({ length: 4 }, (_, index) => `subscription { field${index} }`.padEnd(25, ' '));
+    for (const text of texts) cache.set(text, parse(text));
+    // 25 characters each: two fit in 60.
+    expect(cache.size).toBe(2);
+    expect(cache.get(texts[3]!)).toBeDefined();
+    const huge = `subscription { a } ${' '.repeat(100)}`;
+    cache.set(huge, parse(huge));
+    expect(cache.get(huge)).toBeUndefined();
   });
 });
 
@@ -52,6 +81,14 @@ describe('gateway WebSocket configuration (WS_*)', () => {
       eventBufferSize: 10,
       maxBufferedBytes: 1_048_576,
     });
+  });
+
+  it('reads the upstream pool settings (WS_UPSTREAM_*), with defaults', () => {
+    expect(readGatewayConfig({}).upstreamSubscriptions).toEqual(defaultUpstreamSettings);
+    expect(
+      readGatewayConfig({ WS_UPSTREAM_SOCKETS_PER_SUBGRAPH: '2', WS_UPSTREAM_OPERATIONS_PER_SOCKET: '500', WS_UPSTREAM_IDLE_CLOSE_MS: '0' }).upstreamSubscriptions,
+    ).toEqual({ socketsPerSubgraph: 2, operationsPerSocket: 500, idleTimeoutMs: 0 });
+    expect(() => readGatewayConfig({ WS_UPSTREAM_SOCKETS_PER_SUBGRAPH: '0' })).toThrow(/WS_UPSTREAM_SOCKETS_PER_SUBGRAPH must be >= 1/);
   });
 
   it('names the variable of a wrong value', () => {

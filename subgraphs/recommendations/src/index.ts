@@ -211,8 +211,15 @@ export async function startRecommendationsSubgraph(
       name: 'recommendations',
       typeDefs: loadTypeDefs(import.meta.url),
       resolvers: { ...resolvers, ...createSubscriptionResolvers(liveChannels, { bufferSize: 100 }) },
-      // The gateway multiplexes all of one token's subscriptions onto one socket: generous caps here.
-      subscriptions: { limits: { maxOperationsPerConnection: 1_000, maxConnectionsPerUser: 50, maxMessageBytes: 256 * 1024, maxBufferedBytes: 16 * 1024 * 1024 } },
+      // The gateway carries all users' subscriptions on a few multiplexed sockets (each operation
+      // with its own token, verified here), so one connection holds thousands of operations: keep
+      // maxOperationsPerConnection >= the gateway's WS_UPSTREAM_OPERATIONS_PER_SOCKET, and room in
+      // the send buffer for one message per operation. The per-user connection cap only concerns
+      // direct (non-multiplexed) connections.
+      subscriptions: {
+        allowMultiplexedConnections: true,
+        limits: { maxOperationsPerConnection: 10_000, maxConnectionsPerUser: 50, maxMessageBytes: 256 * 1024, maxBufferedBytes: 64 * 1024 * 1024 },
+      },
       host: config.host,
       port: config.port,
       logger,

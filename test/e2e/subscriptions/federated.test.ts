@@ -5,7 +5,7 @@ import { liveChannelFor, publishLive } from '@platform/shared';
 import { generateSyntheticDataset } from '../../../scripts/lib/synthetic.ts';
 import { loadDataset } from '../../../scripts/lib/load-dataset.ts';
 import { startTestEnvironment, type TestEnvironment } from '../../helpers/test-environment.ts';
-import { collect, connect, liveSubscribers, waitFor, wsUrlOf } from './helpers.ts';
+import { collect, connect, liveSubscribers, RawSocket, waitFor, wsUrlOf } from './helpers.ts';
 
 // Subscriptions through the gateway, end to end: the recommendations subgraph owns
 // Subscription.recommendationsUpdated / notifications (Redis pub/sub per user), the gateway
@@ -35,6 +35,7 @@ describe('federated subscriptions through the gateway', () => {
   let redis: Redis;
   let wsUrl: string;
   const clients: Client[] = [];
+  const sockets: RawSocket[] = [];
 
   const client = (token: string): Client => {
     const made = connect(wsUrl, token);
@@ -57,6 +58,7 @@ describe('federated subscriptions through the gateway', () => {
 
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((made) => made.dispose()));
+    for (const socket of sockets.splice(0)) socket.close();
   });
 
   afterAll(async () => {
@@ -144,6 +146,65 @@ describe('federated subscriptions through the gateway', () => {
     // alice's own message came last on her channel: anything else for her would have come first.
     expect(aliceUpdates.events.map((event) => event.data?.recommendationsUpdated.reason)).toEqual(['for alice']);
     expect(bobUpdates.events.map((event) => event.data?.recommendationsUpdated.reason)).toEqual(['for bob']);
+  });
+
+  describe('the recommendations subgraph’s own endpoint (what the gateway’s shared upstream sockets use)', () => {
+    const rawSubgraphSocket = async (): Promise<RawSocket> => {
+      const socket = await RawSocket.open(wsUrlOf(env.subgraphUrl('recommendations')));
+      sockets.push(socket);
+      return socket;
+    };
+    const updatesOf = (socket: RawSocket, id: string) =>
+      socket.messages.filter((message) => message.id === id && message.type === 'next').map((message) => (message.payload as { data: { recommendationsUpdated: { reason: string } } }).data.recommendationsUpdated.reason);
+    const subscribe = (socket: RawSocket, id: string, authorization?: string) =>
+      socket.send({ type: 'subscribe', id, payload: { query: 'subscription { recommendationsUpdated { reason } }', ...(authorization === undefined ? {} : { extensions: { authorization } }) } });
+
+    it('serves several users on one multiplexed connection, each with their own verified token and events', async () => {
+      const carol = await env.signUp('carol');
+      const dan = await env.signUp('dan');
+      const socket = await rawSubgraphSocket();
+      socket.send({ type: 'connection_init', payload: { multiplexed: true } });
+      await socket.nextMessage((message) => message.type === 'connection_ack');
+
+      subscribe(socket, 'carol', `Bearer ${carol.token}`);
+      subscribe(socket, 'dan', `Bearer ${dan.token}`);
+      // Refused per operation (UNAUTHENTICATED), the shared socket stays open.
+      subscribe(socket, 'absent');
+      subscribe(socket, 'forged', 'Bearer forged.token.here');
+      for (const id of ['absent', 'forged']) {
+        const refused = (await socket.nextMessage((message) => message.id === id)) as { type: string; payload: { extensions: { code: string } }[] };
+        expect(refused.type).toBe('error');
+        expect(refused.payload.map((error) => error.extensions.code)).toEqual(['UNAUTHENTICATED']);
+      }
+      await waitFor(() => subscribersOf(carol.id), (count) => count === 1, 10_000, 'carol’s channel');
+      await waitFor(() => subscribersOf(dan.id), (count) => count === 1, 10_000, 'dan’s channel');
+
+      await publishUpdate(dan.id, 'for dan');
+      await publishUpdate(carol.id, 'for carol');
+      await waitFor(() => updatesOf(socket, 'carol').length + updatesOf(socket, 'dan').length, (count) => count >= 2, 10_000, 'both updates');
+      expect(updatesOf(socket, 'carol')).toEqual(['for carol']);
+      expect(updatesOf(socket, 'dan')).toEqual(['for dan']);
+      expect(socket.socket.readyState).toBe(socket.socket.OPEN);
+
+      // Completing one operation releases that user's channel only.
+      socket.send({ type: 'complete', id: 'carol' });
+      await waitFor(() => subscribersOf(carol.id), (count) => count === 0, 10_000, 'carol’s channel to be released');
+      expect(await subscribersOf(dan.id)).toBe(1);
+    });
+
+    it('ignores extensions.authorization on a normal connection: no switching user', async () => {
+      const erin = await env.signUp('erin');
+      const frank = await env.signUp('frank');
+      const socket = await rawSubgraphSocket();
+      await socket.init(erin.token);
+      subscribe(socket, 'switch', `Bearer ${frank.token}`);
+      await waitFor(() => subscribersOf(erin.id), (count) => count === 1, 10_000, 'erin’s channel');
+      expect(await subscribersOf(frank.id)).toBe(0);
+      await publishUpdate(frank.id, 'for frank');
+      await publishUpdate(erin.id, 'for erin');
+      await waitFor(() => updatesOf(socket, 'switch').length, (count) => count >= 1, 10_000, 'the update');
+      expect(updatesOf(socket, 'switch')).toEqual(['for erin']);
+    });
   });
 
   it('ends the upstream subscription when the client completes it or disconnects', async () => {

@@ -76,6 +76,15 @@ describe('GraphQL over WebSocket: protocol rules and limits', () => {
       }
     });
 
+    it('refuses a multiplexed connection_init (only subgraphs accept them, from the gateway) with 4403', async () => {
+      for (const payload of [{ multiplexed: true }, { multiplexed: true, authorization: `Bearer ${user.token}` }]) {
+        const socket = await raw();
+        socket.send({ type: 'connection_init', payload });
+        expect((await socket.closed).code).toBe(4403);
+        expect(socket.messages).toEqual([]);
+      }
+    });
+
     it('closes 4408 when no connection_init arrives in time', async () => {
       const socket = await raw();
       expect((await socket.closed).code).toBe(4408);
