@@ -53,11 +53,23 @@ export interface OutboxRelayOptions {
   maxStreamLength?: number;
   /** test hook: runs after the XADDs of a batch and before they are marked published */
   afterPublish?(eventIds: string[]): Promise<void> | void;
+  /**
+   * Published rows older than this are deleted by the relay holding the lock (null: kept for
+   * ever). They stay a while so an operator can re-publish after losing the stream, or audit.
+   */
+  retainPublishedMs?: number | null;
+  /** How often that relay prunes. */
+  pruneEveryMs?: number;
 }
+
+/** Published outbox rows are kept a week unless configured otherwise (OUTBOX_RETENTION_HOURS). */
+export const defaultOutboxRetentionMs = 7 * 24 * 3_600_000;
 
 export interface OutboxRelay {
   /** publishes everything committed so far; resolves with how many events it moved */
   drain(): Promise<number>;
+  /** deletes published rows past the retention now; resolves with how many it deleted */
+  prune(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -71,6 +83,10 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
   const batchSize = options.batchSize ?? 500;
   const pollMs = options.pollMs ?? 1_000;
   const maxLength = options.maxStreamLength ?? 1_000_000;
+  const retainMs = options.retainPublishedMs === undefined ? defaultOutboxRetentionMs : options.retainPublishedMs;
+  const pruneEveryMs = options.pruneEveryMs ?? 10 * 60_000;
+  const pruneBatch = 5_000;
+  let prunedAt = 0;
   const table = `"${schemaName}"."outbox"`;
   const listener = await pool.connect();
   let stopped = false;
@@ -113,8 +129,26 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
     return next;
   };
 
+  // Small batches, oldest ids first (the primary key walks straight to them): a week of events
+  // deleted at once would hold row locks and bloat one transaction for nothing.
+  const prune = async (): Promise<number> => {
+    if (retainMs === null) return 0;
+    let removed = 0;
+    for (;;) {
+      const { rowCount } = await pool.query(
+        `DELETE FROM ${table} WHERE id IN (
+           SELECT id FROM ${table} WHERE published_at < now() - make_interval(secs => $1) ORDER BY id LIMIT $2)`,
+        [retainMs / 1000, pruneBatch],
+      );
+      removed += rowCount ?? 0;
+      if ((rowCount ?? 0) < pruneBatch) return removed;
+    }
+  };
+
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
+      // stop() may come while the loop is busy (no sleep to wake): then it must not start one.
+      if (stopped) return resolve();
       const timer = setTimeout(() => {
         wake = null;
         resolve();
@@ -140,6 +174,11 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
         }
         const moved = await drain();
         if (moved > 0) logger.debug('outbox relay published', { schema: schemaName, count: moved });
+        if (retainMs !== null && Date.now() - prunedAt >= pruneEveryMs) {
+          prunedAt = Date.now();
+          const removed = await prune();
+          if (removed > 0) logger.info('outbox relay pruned published rows', { schema: schemaName, count: removed, retainHours: retainMs / 3_600_000 });
+        }
         await sleep(pollMs);
       } catch (error) {
         logger.warn('outbox relay failed; retrying', { schema: schemaName, error: error instanceof Error ? error.message : String(error) });
@@ -150,6 +189,7 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
 
   return {
     drain,
+    prune,
     stop: async () => {
       stopped = true;
       wake?.();
@@ -194,11 +234,20 @@ export async function startProducerRelay(options: {
   redis: Redis;
   stream: string;
   logger: Logger;
+  /** See OutboxRelayOptions.retainPublishedMs. */
+  retainPublishedMs?: number | null;
 }): Promise<{ stop(): Promise<void> }> {
   const postgres = connectPostgres(options.databaseUrl, { applicationName: `${options.schemaName}-outbox-relay`, max: 2, logger: options.logger });
   try {
     await checkPostgres(postgres.pool);
-    const relay = await startOutboxRelay({ pool: postgres.pool, schemaName: options.schemaName, redis: options.redis, stream: options.stream, logger: options.logger });
+    const relay = await startOutboxRelay({
+      pool: postgres.pool,
+      schemaName: options.schemaName,
+      redis: options.redis,
+      stream: options.stream,
+      logger: options.logger,
+      retainPublishedMs: options.retainPublishedMs,
+    });
     return {
       stop: async () => {
         await relay.stop();

@@ -12,6 +12,8 @@ export interface PostgresSubgraphConfig extends CommonConfig {
   host: string;
   port: number;
   databaseUrl: string;
+  /** Producers (users, movies, reviews): how long published outbox rows are kept; null = for ever. */
+  outboxRetentionMs: number | null;
 }
 
 export function readPostgresSubgraphConfig(env: Record<string, string | undefined>, defaultPort: number): PostgresSubgraphConfig {
@@ -21,7 +23,13 @@ export function readPostgresSubgraphConfig(env: Record<string, string | undefine
     host: read.string('HOST', '127.0.0.1'),
     port: read.port('PORT', defaultPort),
     databaseUrl: read.url('DATABASE_URL', ['postgres:', 'postgresql:']),
+    outboxRetentionMs: outboxRetentionOf(read.int('OUTBOX_RETENTION_HOURS', 168, { min: 0, max: 24 * 365 })),
   };
+}
+
+/** OUTBOX_RETENTION_HOURS in ms; 0 means keep published rows for ever. */
+function outboxRetentionOf(hours: number): number | null {
+  return hours === 0 ? null : hours * 3_600_000;
 }
 
 /** What a caller (tests, mostly) may hand in instead of what the configuration describes. */

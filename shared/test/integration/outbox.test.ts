@@ -116,6 +116,61 @@ describe('transactional outbox, relay and idempotent consumer', () => {
     expect(published.rows[0].n).toBe(0);
   });
 
+  it('prunes published rows past the retention, oldest first, and never an unpublished one', async () => {
+    const stream = newStream();
+    await pool.query('TRUNCATE outbox_it.outbox');
+    for (let index = 0; index < 12; index += 1) await writeWithEvent(100 + index);
+    // Another session holds the relay lock, so the relays' own loops stay idle and only the
+    // explicit drain() and prune() calls below touch the table.
+    const lockHolder = await pool.connect();
+    await lockHolder.query('SELECT pg_advisory_lock(hashtext($1))', ['relay:outbox_it']);
+    const relay = await startOutboxRelay({ pool, schemaName: 'outbox_it', redis, stream, logger, pollMs: 60_000, retainPublishedMs: 7 * 24 * 3_600_000 });
+    try {
+      expect(await relay.drain()).toBe(12);
+      // Ten published rows age past a week; two more events stay unpublished however old.
+      await pool.query(`UPDATE outbox_it.outbox SET published_at = now() - interval '8 days' WHERE id IN (SELECT id FROM outbox_it.outbox ORDER BY id LIMIT 10)`);
+      for (let index = 0; index < 2; index += 1) await writeWithEvent(200 + index);
+      await pool.query(`UPDATE outbox_it.outbox SET created_at = now() - interval '30 days' WHERE published_at IS NULL`);
+
+      expect(await relay.prune()).toBe(10);
+      const { rows } = await pool.query<{ movie: number; published: boolean }>(
+        `SELECT (envelope->'payload'->>'movieId')::int AS movie, published_at IS NOT NULL AS published FROM outbox_it.outbox ORDER BY id`,
+      );
+      expect(rows).toEqual([
+        { movie: 110, published: true },
+        { movie: 111, published: true },
+        { movie: 200, published: false },
+        { movie: 201, published: false },
+      ]);
+      expect(await relay.prune()).toBe(0);
+      // Pruning never touches what still has to go out.
+      expect(await relay.drain()).toBe(2);
+    } finally {
+      await relay.stop();
+    }
+    const keepForever = await startOutboxRelay({ pool, schemaName: 'outbox_it', redis, stream, logger, pollMs: 60_000, retainPublishedMs: null });
+    await pool.query(`UPDATE outbox_it.outbox SET published_at = now() - interval '800 days'`);
+    expect(await keepForever.prune()).toBe(0);
+    await keepForever.stop();
+    await lockHolder.query('SELECT pg_advisory_unlock(hashtext($1))', ['relay:outbox_it']);
+    lockHolder.release();
+    expect((await pool.query('SELECT count(*)::int AS n FROM outbox_it.outbox')).rows[0].n).toBe(4);
+
+    // The active relay prunes by itself, every pruneEveryMs.
+    const active = await startOutboxRelay({ pool, schemaName: 'outbox_it', redis, stream, logger, pollMs: 50, pruneEveryMs: 50, retainPublishedMs: 3_600_000 });
+    try {
+      const deadline = Date.now() + 10_000;
+      let left = 4;
+      while (left > 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        left = (await pool.query('SELECT count(*)::int AS n FROM outbox_it.outbox')).rows[0].n;
+      }
+      expect(left).toBe(0);
+    } finally {
+      await active.stop();
+    }
+  });
+
   it('dead-letters an event it cannot read instead of blocking the stream', async () => {
     const stream = newStream();
     await redis.xadd(stream, '*', 'event', '{"id":"x","type":"no.such-event","version":1,"payload":{}}');

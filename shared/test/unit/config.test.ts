@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, envReader } from '../../src/config.ts';
+import { readPostgresSubgraphConfig } from '../../src/postgres-subgraph.ts';
 
 describe('envReader', () => {
   it('uses defaults when a variable is unset or blank', () => {
@@ -23,5 +24,16 @@ describe('envReader', () => {
     expect(() => envReader({ LOG_LEVEL: 'loud' }).oneOf('LOG_LEVEL', ['info', 'warn'] as const, 'info')).toThrowError(
       /must be one of info, warn/,
     );
+  });
+});
+
+describe('readPostgresSubgraphConfig: OUTBOX_RETENTION_HOURS', () => {
+  const base = { DATABASE_URL: 'postgres://127.0.0.1/db' };
+  it('keeps published outbox rows a week by default, the given hours otherwise, for ever with 0', () => {
+    expect(readPostgresSubgraphConfig(base, 4002).outboxRetentionMs).toBe(168 * 3_600_000);
+    expect(readPostgresSubgraphConfig({ ...base, OUTBOX_RETENTION_HOURS: '24' }, 4002).outboxRetentionMs).toBe(86_400_000);
+    expect(readPostgresSubgraphConfig({ ...base, OUTBOX_RETENTION_HOURS: '0' }, 4002).outboxRetentionMs).toBeNull();
+    expect(() => readPostgresSubgraphConfig({ ...base, OUTBOX_RETENTION_HOURS: '-1' }, 4002)).toThrowError(/OUTBOX_RETENTION_HOURS must be >= 0/);
+    expect(() => readPostgresSubgraphConfig({ ...base, OUTBOX_RETENTION_HOURS: 'a week' }, 4002)).toThrowError(/OUTBOX_RETENTION_HOURS must be a whole number/);
   });
 });

@@ -64,7 +64,7 @@ export async function startMoviesSubgraph(env: Record<string, string | undefined
     }
     await checkRedis(redis);
 
-    const relay = await startProducerRelay({ databaseUrl: config.databaseUrl, schemaName: 'movies', redis, stream: eventStream ?? streamOf('movies', config.eventStreamPrefix), logger });
+    const relay = await startProducerRelay({ databaseUrl: config.databaseUrl, schemaName: 'movies', redis, stream: eventStream ?? streamOf('movies', config.eventStreamPrefix), logger, retainPublishedMs: config.outboxRetentionMs });
     releases.push(() => relay.stop());
 
     const server = await startPostgresSubgraph<MoviesContext>({

@@ -68,7 +68,7 @@ export async function startReviewsSubgraph(
     await checkRedis(redis);
     const writeLimiter = createWriteLimiter(redis, config.writeLimits, { keyPrefix: writeLimitKeyPrefix ?? 'reviews:write-limit:', logger });
 
-    const relay = await startProducerRelay({ databaseUrl: config.databaseUrl, schemaName: 'reviews', redis, stream: eventStream ?? streamOf('reviews', config.eventStreamPrefix), logger });
+    const relay = await startProducerRelay({ databaseUrl: config.databaseUrl, schemaName: 'reviews', redis, stream: eventStream ?? streamOf('reviews', config.eventStreamPrefix), logger, retainPublishedMs: config.outboxRetentionMs });
     releases.push(() => relay.stop());
 
     const knownMovies = await startKnownMoviesConsumer({

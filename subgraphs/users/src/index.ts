@@ -100,7 +100,7 @@ export async function startUsersSubgraph(
     await checkRedis(redis);
     const throttle = createLoginThrottle(redis, config.loginThrottle, { keyPrefix: loginThrottleKeyPrefix ?? 'users:login-failures:', logger });
 
-    const relay = await startProducerRelay({ databaseUrl: config.databaseUrl, schemaName: 'users', redis, stream: eventStream ?? streamOf('users', config.eventStreamPrefix), logger });
+    const relay = await startProducerRelay({ databaseUrl: config.databaseUrl, schemaName: 'users', redis, stream: eventStream ?? streamOf('users', config.eventStreamPrefix), logger, retainPublishedMs: config.outboxRetentionMs });
     releases.push(() => relay.stop());
 
     const server = await startPostgresSubgraph<UsersContext>({
