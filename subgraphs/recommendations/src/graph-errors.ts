@@ -24,19 +24,20 @@ export interface ReadOptions {
 }
 
 /**
- * Runs read queries in one transaction. Unlike the driver's managed `executeRead`, it does not
- * retry for up to 30 s: a GraphQL caller is better served by a quick SERVICE_UNAVAILABLE that
- * says "retry in a few seconds" than by a request hanging on a database that is down.
+ * Runs `work` in one explicit transaction and commits it. Unlike the driver's managed
+ * `executeRead`/`executeWrite`, it does not retry for up to 30 s: a GraphQL or admin caller is
+ * better served by a quick SERVICE_UNAVAILABLE that says "retry in a few seconds" than by a
+ * request hanging on a database that is down.
  */
-export async function readGraph<T>(
+export async function inGraphTransaction<T>(
   driver: Driver,
-  logger: Logger,
-  options: ReadOptions,
+  mode: 'READ' | 'WRITE',
+  timeoutMs: number,
   work: (tx: Pick<ManagedTransaction, 'run'>) => Promise<T>,
 ): Promise<T> {
-  const session = driver.session({ defaultAccessMode: neo4j.session.READ });
+  const session = driver.session({ defaultAccessMode: mode === 'READ' ? neo4j.session.READ : neo4j.session.WRITE });
   try {
-    const tx = await session.beginTransaction({ timeout: options.timeoutMs });
+    const tx = await session.beginTransaction({ timeout: timeoutMs });
     try {
       const result = await work(tx);
       await tx.commit();
@@ -44,6 +45,20 @@ export async function readGraph<T>(
     } finally {
       if (tx.isOpen()) await tx.rollback().catch(() => undefined);
     }
+  } finally {
+    await session.close().catch(() => undefined);
+  }
+}
+
+/** Read queries in one unretried transaction (inGraphTransaction); Neo4j being down becomes SERVICE_UNAVAILABLE. */
+export async function readGraph<T>(
+  driver: Driver,
+  logger: Logger,
+  options: ReadOptions,
+  work: (tx: Pick<ManagedTransaction, 'run'>) => Promise<T>,
+): Promise<T> {
+  try {
+    return await inGraphTransaction(driver, 'READ', options.timeoutMs, work);
   } catch (error) {
     if (isGraphUnavailable(error)) {
       const details = error instanceof Error ? error.message : String(error);
@@ -51,7 +66,5 @@ export async function readGraph<T>(
       throw serviceUnavailable(graphUnavailableWhat);
     }
     throw error;
-  } finally {
-    await session.close().catch(() => undefined);
   }
 }
