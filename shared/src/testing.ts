@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import type pg from 'pg';
 import { createTokenVerifier, type Role, type TokenVerifier } from './auth.ts';
@@ -92,4 +93,28 @@ export function thrownBy(action: () => unknown): unknown {
     return error;
   }
   return undefined;
+}
+
+/** A loopback port nothing listens on (bound, then released): for "the service is unreachable" tests. */
+export async function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** Calls `probe` every 100 ms until it returns something other than null; throws after `timeoutMs`. */
+export async function pollUntil<T>(probe: () => Promise<T | null>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== null) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }

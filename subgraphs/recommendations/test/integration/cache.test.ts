@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest';
 import { createLogger } from '@platform/shared';
+import { closedPort } from '@platform/shared/testing';
 import { cacheKeys, createCachedRecommender, type RecommendationCacheOptions } from '../../src/cache.ts';
 import { upsertGraphMovies, upsertGraphRatings, upsertGraphReactions } from '../../src/graph.ts';
 import { createLiveRecommender } from '../../src/live-recommender.ts';
@@ -34,17 +34,6 @@ function counting(inner: Recommender) {
   return { calls, recommender, hold: (until: Promise<void> | null) => (gate = until) };
 }
 
-async function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 describe('recommendation cache', () => {
   let graph: TestGraph;

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLogger, type Neo4jSettings, type RunningServer } from '@platform/shared';
-import { createTestTokens, graphqlClient, type GraphQLTestClient, type TestTokens } from '@platform/shared/testing';
+import { closedPort, createTestTokens, graphqlClient, pollUntil, type GraphQLTestClient, type TestTokens } from '@platform/shared/testing';
 import { upsertGraphMovies, upsertGraphRatings } from '../../src/graph.ts';
 import { startRecommendationsSubgraph } from '../../src/index.ts';
 import { startTestGraph, subgraphEnv, uniqueIds, type TestGraph } from '../helpers/test-graph.ts';
@@ -130,7 +129,7 @@ describe('recommendation model admin API', () => {
     expect(listed.data?.recommendationModels.map((model) => [model.version, model.status])).toEqual([[building.version, 'BUILDING']]);
 
     release();
-    const ready = await waitFor(async () => {
+    const ready = await pollUntil(async () => {
       const model = (await graphql<{ recommendationModel: ModelJson | null }>(activeQuery, {}, { token: admin })).data?.recommendationModel;
       return model?.version === building.version ? model : null;
     });
@@ -150,7 +149,7 @@ describe('recommendation model admin API', () => {
   it('lists recent builds newest first and checks `first`', async () => {
     letBuildsRun();
     const second = (await graphql<{ rebuildRecommendationModel: ModelJson }>(rebuildMutation, {}, { token: admin })).data!.rebuildRecommendationModel;
-    await waitFor(async () => ((await graphql<{ recommendationModel: ModelJson }>(activeQuery, {}, { token: admin })).data?.recommendationModel.version === second.version ? true : null));
+    await pollUntil(async () => ((await graphql<{ recommendationModel: ModelJson }>(activeQuery, {}, { token: admin })).data?.recommendationModel.version === second.version ? true : null));
     const listed = (await graphql<{ recommendationModels: ModelJson[] }>(listQuery, { first: 10 }, { token: admin })).data?.recommendationModels ?? [];
     expect(listed.map((model) => [model.version === second.version, model.active, model.status])).toEqual([
       [true, true, 'READY'],
@@ -191,24 +190,3 @@ describe('recommendation model admin API without Neo4j', () => {
   });
 });
 
-async function waitFor<T>(probe: () => Promise<T | null>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-async function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
-}

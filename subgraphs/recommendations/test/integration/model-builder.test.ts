@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import neo4j from 'neo4j-driver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@platform/shared';
+import { pollUntil } from '@platform/shared/testing';
 import { upsertGraphMovies, upsertGraphRatings, upsertGraphReactions, type GraphRating, type GraphReaction } from '../../src/graph.ts';
 import { BuildAlreadyRunningError, buildModelNow, createModelBuilder, type ModelBuilder } from '../../src/model/builder.ts';
 import { createModelRecommender } from '../../src/model/model-recommender.ts';
@@ -212,7 +213,7 @@ describe('automatic builds', () => {
     const first = createModelBuilder(graph.driver, quietLogger, { modelKey: key, rebuildEveryMs: 3_600_000 });
     try {
       first.start();
-      const built = await waitFor(() => readActiveModel(graph.driver, key));
+      const built = await pollUntil(() => readActiveModel(graph.driver, key));
       await first.idle();
       expect(built.status).toBe('READY');
     } finally {
@@ -226,7 +227,7 @@ describe('automatic builds', () => {
     try {
       second.start();
       expect(second.running()).toBeNull();
-      const rebuilt = await waitFor(async () => {
+      const rebuilt = await pollUntil(async () => {
         const active = await readActiveModel(graph.driver, key);
         return active && active.version !== (await listModels(graph.driver, key, 10)).at(-1)?.version ? active : null;
       });
@@ -301,13 +302,3 @@ describe('one build at a time', () => {
     expect(await readActiveModel(graph.driver, key)).toBeNull();
   });
 });
-
-async function waitFor<T>(probe: () => Promise<T | null>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLogger, type RunningServer } from '@platform/shared';
-import { createTestTokens, graphqlClient, type GraphQLTestClient, type TestTokens } from '@platform/shared/testing';
+import { closedPort, createTestTokens, graphqlClient, type GraphQLTestClient, type TestTokens } from '@platform/shared/testing';
 import { upsertGraphMovies, upsertGraphRatings } from '../../src/graph.ts';
 import { startRecommendationsSubgraph } from '../../src/index.ts';
 import { startTestGraph, subgraphEnv, uniqueIds, type TestGraph } from '../helpers/test-graph.ts';
@@ -136,24 +135,12 @@ describe('recommendations subgraph over HTTP', () => {
 
   it('refuses to start when REDIS_URL does not answer, naming the variable', async () => {
     const starting = startRecommendationsSubgraph(
-      { NEO4J_URI: graph.settings.uri, NEO4J_USER: graph.settings.user, NEO4J_PASSWORD: graph.settings.password, REDIS_URL: `redis://127.0.0.1:${await closedPort()}`, PORT: '0' },
+      subgraphEnv(graph.settings, `redis://127.0.0.1:${await closedPort()}`),
       { verifier: tokens.verifier, logger: quietLogger, events: { streams } },
     );
     await expect(starting).rejects.toMatchObject({ name: 'ConfigError', variable: 'REDIS_URL', message: expect.stringMatching(/^REDIS_URL does not answer .*start Redis there or fix the URL$/) });
   });
 });
-
-async function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 describe('recommendations subgraph without Neo4j', () => {
   let server: RunningServer;
