@@ -8,6 +8,7 @@ export * from './neo4j.ts';
 export * from './http-server.ts';
 export * from './subgraph-server.ts';
 export * from './subscription-server.ts';
+export * from './lru-cache.ts';
 export * from './service-runner.ts';
 export * from './graphql-schema.ts';
 export * from './pagination.ts';

@@ -24,6 +24,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { viewerFromAuthorization, type TokenVerifier, type Viewer } from './auth.ts';
 import { createErrorFormatter, ErrorCode, platformError, unauthenticated } from './errors.ts';
 import { requestScope, type Logger } from './logger.ts';
+import { LruCache } from './lru-cache.ts';
 
 // GraphQL over WebSocket (the graphql-transport-ws protocol of graphql-ws) on a service's own
 // HTTP server, at the same path as HTTP (/graphql). The gateway serves the supergraph's
@@ -313,39 +314,9 @@ export class ConnectionRegistry {
  * operation would otherwise keep for its whole life; shared, it is parsed and validated once.
  * Bounded by entries and by the total text length, so distinct large documents cannot pile up.
  */
-export class DocumentCache {
-  readonly maxEntries: number;
-  readonly maxTextLength: number;
-  #entries = new Map<string, DocumentNode>();
-  #textLength = 0;
-
+export class DocumentCache extends LruCache<DocumentNode> {
   constructor(options: { maxEntries: number; maxTextLength: number }) {
-    this.maxEntries = options.maxEntries;
-    this.maxTextLength = options.maxTextLength;
-  }
-
-  get size(): number {
-    return this.#entries.size;
-  }
-
-  get(query: string): DocumentNode | undefined {
-    const document = this.#entries.get(query);
-    if (document === undefined) return undefined;
-    // Re-inserted: now the most recently used (a Map keeps insertion order).
-    this.#entries.delete(query);
-    this.#entries.set(query, document);
-    return document;
-  }
-
-  set(query: string, document: DocumentNode): void {
-    if (query.length > this.maxTextLength || this.#entries.has(query)) return;
-    this.#entries.set(query, document);
-    this.#textLength += query.length;
-    for (const oldest of this.#entries.keys()) {
-      if (this.#entries.size <= this.maxEntries && this.#textLength <= this.maxTextLength) break;
-      this.#entries.delete(oldest);
-      this.#textLength -= oldest.length;
-    }
+    super(options.maxEntries, { maxWeight: options.maxTextLength, weightOf: (query) => query.length });
   }
 }
 

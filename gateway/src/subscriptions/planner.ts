@@ -1,7 +1,8 @@
 import { operationFromDocument, Supergraph, type Schema } from '@apollo/federation-internals';
 import { QueryPlanner, type FetchNode, type PlanNode, type QueryPlan } from '@apollo/query-planner';
 import type { DocumentNode, GraphQLSchema } from 'graphql';
-import { LruCache, planCacheKey } from './plan-cache.ts';
+import { LruCache } from '@platform/shared';
+import { planCacheKey } from './plan-cache.ts';
 
 // Plans subscriptions over the same static supergraph the gateway serves. @apollo/gateway plans
 // them too but refuses to execute them, and keeps its planner private, so this module builds its

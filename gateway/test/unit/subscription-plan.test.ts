@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from '@platform/shared';
-import { LruCache, planCacheKey } from '../../src/subscriptions/plan-cache.ts';
+import { LruCache, repoRoot } from '@platform/shared';
+import { planCacheKey } from '../../src/subscriptions/plan-cache.ts';
 import { createSubscriptionPlanner, subscriptionEventService } from '../../src/subscriptions/planner.ts';
 
 // Subscription planning over the committed supergraph: the plan's shape, and its cache keying.
