@@ -542,6 +542,9 @@ export interface SubscriptionServer {
   close(): Promise<void>;
 }
 
+/** What checkToken made of a token. */
+type TokenCheck = { viewer: Viewer; authorization: string } | { missing: true } | { refused: GraphQLError } | { unavailable: true };
+
 /** What graphql-ws hands back to execute/subscribe: the operation `run` already prepared. */
 interface PreparedOperation {
   requestId: string;
@@ -608,28 +611,38 @@ export function startSubscriptionServer(options: SubscriptionServerOptions): Sub
       return [error];
     });
 
+  /**
+   * Verifies a token from connection_init or from an operation's extensions, with the HTTP
+   * verifier. The callers turn the outcome into their protocol's answer: a close code for a
+   * connection, an `error` message for an operation on a multiplexed one.
+   */
+  const checkToken = async (authorization: unknown, log: Logger, fields: Record<string, unknown>): Promise<TokenCheck> => {
+    if (typeof authorization !== 'string' || authorization.trim() === '') return { missing: true };
+    try {
+      // Never null here: it is null only for an absent or blank header.
+      const viewer = await viewerFromAuthorization(authorization, options.verifier);
+      return viewer ? { viewer, authorization } : { missing: true };
+    } catch (error) {
+      if (error instanceof GraphQLError) {
+        log.info('access token refused', { ...fields, reason: error.message });
+        return { refused: error };
+      }
+      log.warn('could not verify an access token', { ...fields, error: error instanceof Error ? error.message : String(error) });
+      return { unavailable: true };
+    }
+  };
+
   /** The viewer of a multiplexed connection's operation, from its `extensions.authorization`; errors never close the socket. */
   const verifyOperationToken = async (
     extensions: Record<string, unknown> | null | undefined,
     log: Logger,
     fields: Record<string, unknown>,
   ): Promise<{ viewer: Viewer; authorization: string } | { errors: GraphQLError[] }> => {
-    const authorization = extensions?.authorization;
-    if (typeof authorization !== 'string' || authorization.trim() === '') {
-      return { errors: [unauthenticated('A multiplexed connection needs the user\'s token on every subscribe: extensions.authorization = "Bearer <accessToken>"')] };
-    }
-    try {
-      const viewer = await viewerFromAuthorization(authorization, options.verifier);
-      if (viewer) return { viewer, authorization };
-    } catch (error) {
-      if (error instanceof GraphQLError) {
-        log.info('operation refused: bad access token', { ...fields, reason: error.message });
-        return { errors: [withCode(error, ErrorCode.Unauthenticated)] };
-      }
-      log.warn('could not verify an access token', { ...fields, error: error instanceof Error ? error.message : String(error) });
-      return { errors: [platformError(ErrorCode.ServiceUnavailable, 'Token verification is unavailable right now; retry in a few seconds')] };
-    }
-    return { errors: [unauthenticated()] };
+    const checked = await checkToken(extensions?.authorization, log, fields);
+    if ('viewer' in checked) return checked;
+    if ('missing' in checked) return { errors: [unauthenticated('A multiplexed connection needs the user\'s token on every subscribe: extensions.authorization = "Bearer <accessToken>"')] };
+    if ('refused' in checked) return { errors: [withCode(checked.refused, ErrorCode.Unauthenticated)] };
+    return { errors: [platformError(ErrorCode.ServiceUnavailable, 'Token verification is unavailable right now; retry in a few seconds')] };
   };
 
   const server = makeServer<Record<string, unknown>, ConnectionState>({
@@ -654,25 +667,21 @@ export function startSubscriptionServer(options: SubscriptionServerOptions): Sub
         connection.logger.debug('websocket connected (multiplexed)');
         return true;
       }
-      const authorization = params?.authorization;
-      if (typeof authorization !== 'string' || authorization.trim() === '') {
+      const checked = await checkToken(params?.authorization, connection.logger, {});
+      if ('missing' in checked) {
         connection.close(SocketCloseCode.Forbidden, 'Forbidden: send {"authorization": "Bearer <accessToken>"} in connection_init');
         return false;
       }
-      let viewer: Viewer | null;
-      try {
-        viewer = await viewerFromAuthorization(authorization, options.verifier);
-      } catch (error) {
-        if (error instanceof GraphQLError) {
-          connection.logger.info('websocket refused: bad access token', { reason: error.message });
-          connection.close(SocketCloseCode.Forbidden, `Forbidden: ${error.message}`);
-        } else {
-          connection.logger.warn('could not verify an access token', { error: error instanceof Error ? error.message : String(error) });
-          connection.close(SocketCloseCode.TryAgainLater, 'Token verification is unavailable; retry in a few seconds');
-        }
+      if ('refused' in checked) {
+        connection.close(SocketCloseCode.Forbidden, `Forbidden: ${checked.refused.message}`);
         return false;
       }
-      if (!viewer || connection.socket.readyState !== connection.socket.OPEN) return false;
+      if ('unavailable' in checked) {
+        connection.close(SocketCloseCode.TryAgainLater, 'Token verification is unavailable; retry in a few seconds');
+        return false;
+      }
+      const { viewer, authorization } = checked;
+      if (connection.socket.readyState !== connection.socket.OPEN) return false;
       if (!registry.tryAdd(viewer.id, connection.id)) {
         connection.logger.info('websocket refused: too many connections for one user', { userId: viewer.id, limit: limits.maxConnectionsPerUser });
         connection.close(SocketCloseCode.TooManyRequests, `Too many connections for this user (limit ${limits.maxConnectionsPerUser})`);
