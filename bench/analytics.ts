@@ -36,6 +36,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { createEvent, migrateSchema, repoRoot, type AnyEvent, type Role } from '@platform/shared';
+import { seededRandom } from '@platform/shared/testing';
 import { migrateAll } from '../scripts/lib/migrations.ts';
 import { createScratchDatabase, ensureServices } from '../scripts/lib/services.ts';
 import { analyticsConsumerGroup } from '../subgraphs/analytics/src/consumer.ts';
@@ -166,17 +167,6 @@ async function post(url: string, token: string, query: string, variables: Record
 // ---------------------------------------------------------------------------------------------
 // The read model of N ratings, written directly
 
-/** mulberry32: small, seeded, plenty for data generation. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 function normal(random: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());

@@ -3,7 +3,8 @@ import { connectPostgres, createEvent, createLogger, type AnyEvent } from '@plat
 import { startAnalyticsConsumer } from '../../src/consumer.ts';
 import { applyAnalyticsEvent, applyAnalyticsEvents } from '../../src/projection.ts';
 import { createHarness, type Harness } from './harness.ts';
-import { generateWorkload, seededRandom } from './workload.ts';
+import { seededRandom } from '@platform/shared/testing';
+import { generateWorkload } from './workload.ts';
 
 // Events applied a batch per transaction (applyAnalyticsEvents, as the consumer does) must leave
 // exactly what applying them one by one (applyAnalyticsEvent) leaves, repeats included; and a

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { connectPostgres, migrateSchema, type PostgresHandle } from '@platform/shared';
 import { createScratchDatabase } from '../../../../scripts/lib/services.ts';
 import { bayesianHalves, createAnalyticsData } from '../../src/data.ts';
-import { seededRandom } from './workload.ts';
+import { seededRandom } from '@platform/shared/testing';
 
 // topMovies(by: RATING) stops its walk early (see data.ts). Here it must agree with scoring every
 // movie, on crafted movie_stats rows, for global means C below, inside and above the movies'

@@ -1,22 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { createEvent, type AnyEvent, type EventPayloads, type EventType, type Producer, type ReactionKind } from '@platform/shared';
+import { seededRandom } from '@platform/shared/testing';
 
 // A random but reproducible (seeded) workload of events as the producers would publish them,
 // with the previous values a producer knows from its own state, and the answers the analytics
 // read model must give for it, recomputed directly from the workload's final state and its list of
 // actions: not by replaying the consumer's delta logic.
 
-/** mulberry32: tiny, seedable, good enough to shuffle a test workload. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 export interface Published {
   producer: Producer;
