@@ -434,33 +434,27 @@ export function createModelRecommender(driver: Driver, logger: Logger, overrides
     return ranked.length >= limit ? ranked.slice(0, limit) : popular(tx, excluded, limit);
   }
 
-  // Which weighting each version was built with, parsed once.
-  const weightings = new Map<string, InteractionWeighting>();
-  const weightingFor = (version: string, parameters: string | null): InteractionWeighting => {
-    let weighting = weightings.get(version);
-    if (!weighting) {
-      if (weightings.size > 20) weightings.clear();
-      weighting = weightingOf(parameters);
-      weightings.set(version, weighting);
-    }
-    return weighting;
-  };
-
-  // Each version's popularity penalties, read once (a few thousand numbers); null: built without.
-  const penalties = new Map<string, ReadonlyMap<number, number> | null>();
-  async function penaltiesFor(tx: Reader, version: string, parameters: string | null): Promise<ReadonlyMap<number, number> | null> {
-    const known = penalties.get(version);
-    if (known !== undefined) return known;
-    let loaded: Map<number, number> | null = null;
+  /** How serving scores with one model version: its profile weighting and popularity penalties (null: none). */
+  interface VersionScoring {
+    weighting: InteractionWeighting;
+    penalties: ReadonlyMap<number, number> | null;
+  }
+  // Per version, worked out once: the parameters parsed, the penalties read (a few thousand numbers).
+  const scorings = new Map<string, VersionScoring>();
+  async function scoringFor(tx: Reader, version: string, parameters: string | null): Promise<VersionScoring> {
+    const known = scorings.get(version);
+    if (known) return known;
+    let penalties: Map<number, number> | null = null;
     if (penaltyStrengthOf(parameters) > 0) {
       const record = (await tx.run(modelPenaltyCypher, { version })).records[0];
       const movieIds = (record?.get('movieIds') as number[] | undefined) ?? [];
       const values = (record?.get('values') as number[] | undefined) ?? [];
-      loaded = new Map(movieIds.map((movieId, index) => [movieId, values[index] ?? 0]));
+      penalties = new Map(movieIds.map((movieId, index) => [movieId, values[index] ?? 0]));
     }
-    if (penalties.size > 20) penalties.clear();
-    penalties.set(version, loaded);
-    return loaded;
+    if (scorings.size > 20) scorings.clear();
+    const scoring = { weighting: weightingOf(parameters), penalties };
+    scorings.set(version, scoring);
+    return scoring;
   }
 
   return {
@@ -529,9 +523,8 @@ export function createModelRecommender(driver: Driver, logger: Logger, overrides
         );
         const favoriteGenres = record.get('favoriteGenres') as string[];
         const seen = new Set<number>([...interactions.map((interaction) => interaction.movieId), ...(record.get('excludedMovieIds') as number[])]);
-        const parameters = record.get('parameters') as string | null;
-        const profile = buildProfile(interactions, Date.now(), { limit: options.maxProfileItems, weighting: weightingFor(version, parameters) });
-        const penaltyOfMovie = await penaltiesFor(tx, version, parameters);
+        const { weighting, penalties } = await scoringFor(tx, version, record.get('parameters') as string | null);
+        const profile = buildProfile(interactions, Date.now(), { limit: options.maxProfileItems, weighting });
         const seedIds = profile.filter((item) => item.weight > 0).map((item) => item.movieId);
         const { neighbours, genres } = await neighboursIn(tx, version, copy, seedIds);
 
@@ -542,7 +535,7 @@ export function createModelRecommender(driver: Driver, logger: Logger, overrides
         // Every contributor is asked for, so that `because` can name the strongest *liked* ones:
         // the algorithm may learn from any rating, but "because you liked X" must be true.
         const likedIds = new Set(liked.map((movie) => movie.movieId));
-        const penaltyOf = penaltyOfMovie ? (movieId: number) => penaltyOfMovie.get(movieId) ?? 0 : undefined;
+        const penaltyOf = penalties ? (movieId: number) => penalties.get(movieId) ?? 0 : undefined;
         const collaborative: RecommendedMovie[] = scoreCandidates(profile, (movieId) => neighbours.get(movieId), seen, limit, Number.MAX_SAFE_INTEGER, penaltyOf).map(
           (candidate) => ({
             movieId: candidate.movieId,
