@@ -89,16 +89,6 @@ export function webSocketUrlOf(httpUrl: string): string {
   return url.toString();
 }
 
-/** Classifies an operation's `error` payload, a socket's close event or a connection error. */
-export function upstreamFailureOf(error: unknown): UpstreamFailure {
-  if (Array.isArray(error)) return { kind: 'rejected', errors: error as GraphQLFormattedError[] };
-  if (typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'number') {
-    const reason = 'reason' in error && typeof error.reason === 'string' ? error.reason : '';
-    return { kind: 'closed', code: error.code, reason };
-  }
-  return { kind: 'unreachable', message: error instanceof Error ? error.message : typeof error === 'object' && error !== null && 'message' in error ? String(error.message) : String(error) };
-}
-
 const forbiddenCloseCode = 4403;
 
 /**

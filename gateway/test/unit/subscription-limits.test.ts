@@ -3,7 +3,7 @@ import { parse } from 'graphql';
 import { closeReason, ConfigError, ConnectionRegistry, defaultSubscriptionLimits, DocumentCache, isAllowedClientMessage, requestIdFromExtensions } from '@platform/shared';
 import { readGatewayConfig } from '../../src/config.ts';
 import { errorsForFailure, variablesFor } from '../../src/subscriptions/federated-subscription.ts';
-import { defaultUpstreamSettings, upstreamFailureOf, webSocketUrlOf } from '../../src/subscriptions/upstream.ts';
+import { defaultUpstreamSettings, webSocketUrlOf } from '../../src/subscriptions/upstream.ts';
 
 // Caps and protocol rules of the WebSocket endpoint that need no socket to check.
 
@@ -128,12 +128,6 @@ describe('upstream subscriptions', () => {
   it('talks WebSocket to the subgraph URL', () => {
     expect(webSocketUrlOf('http://127.0.0.1:4004/graphql')).toBe('ws://127.0.0.1:4004/graphql');
     expect(webSocketUrlOf('https://recs.internal/graphql')).toBe('wss://recs.internal/graphql');
-  });
-
-  it('classifies what the graphql-ws client reports', () => {
-    expect(upstreamFailureOf([{ message: 'no' }])).toEqual({ kind: 'rejected', errors: [{ message: 'no' }] });
-    expect(upstreamFailureOf({ code: 4403, reason: 'Forbidden', wasClean: true })).toEqual({ kind: 'closed', code: 4403, reason: 'Forbidden' });
-    expect(upstreamFailureOf(new Error('connect ECONNREFUSED 10.0.0.7:4004'))).toEqual({ kind: 'unreachable', message: 'connect ECONNREFUSED 10.0.0.7:4004' });
   });
 
   it('ends a client subscription as SERVICE_UNAVAILABLE without internal addresses', () => {
