@@ -18,7 +18,9 @@
 //    its event loop) with the Redis cache off and no automatic builds, signs tokens with a key
 //    whose JWKS this bench serves, and measures `recommendations(first: 20)` for random users and
 //    `Movie.similarMovies(first: 10)` (through `_entities`, as the gateway calls it) for random
-//    movies: one client alone, then `--concurrency` clients: p50, p99 and throughput.
+//    movies: one client alone, then `--concurrency` clients: p50, p99 and throughput. A last row,
+//    `{ __typename }` with a user's token, is the floor: what HTTP, the token check and GraphQL
+//    cost on this machine before any recommendation work.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -153,6 +155,9 @@ try {
         }),
       },
       { name: 'recommendations(first: 20), user without ratings', request: () => ({ query: recommendationsQuery, variables: { first: 20 }, token: newcomerToken }) },
+      // The floor of this machine: the same HTTP, token check and GraphQL pipeline, no resolver and
+      // no database. No request kind can beat it at the same concurrency.
+      { name: 'floor: `{ __typename }`, random user (no resolver, no database)', request: () => ({ query: '{ __typename }', variables: {}, token: pick(userTokens) }) },
     ];
 
     const send = async (kind: Kind): Promise<number> => {
