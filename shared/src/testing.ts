@@ -119,14 +119,4 @@ export async function pollUntil<T>(probe: () => Promise<T | null>, timeoutMs = 6
   }
 }
 
-/** mulberry32: a tiny, seeded generator of numbers in [0, 1), for reproducible test and bench data. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+export { seededRandom } from './seeded-random.ts';

@@ -1,0 +1,15 @@
+/**
+ * mulberry32: a tiny, seeded generator of numbers in [0, 1). Reproducible test and bench data,
+ * and computations that must give the same answer on every run (the model's eigen solver).
+ * Dependency-free, so a worker thread can import it alone (`@platform/shared/seeded-random`).
+ */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
