@@ -5,9 +5,11 @@
 //   --train <csv> --test <csv> [--k 10] [--out <recs.csv>]   train, score, write userId,movieId,rank
 //   --split <ratings.csv> --seed 42 --out-dir <dir>          write <dir>/train.csv and test.csv
 //   --movielens <dir> [--seeds 42,43,44] [--k 10]            split in memory, per-seed and mean rows
-//     [--validation]   score on a validation split carved out of each seed's training part
-//                      (75/25 again, seed + 1000) instead of its test part: the model options are
-//                      tuned with it, so the test parts stay unseen until the final report
+//     [--validation]   score on validation splits carved out of each seed's training part
+//                      instead of its test part: the model options are tuned with them, so the
+//                      test parts stay unseen until the final report. Each seed's training part is
+//                      split again per movie, `--validation-ratio` (0.9) to training, once per
+//                      repeat r = 1..`--validation-repeats` (5) with seed + 1000·r
 // The model options (--similarity, --neighbours, --alpha, ...) select the variants compared in
 // the README; without them the defaults of model/similarity.ts (what production builds) are used.
 // Input: CSV with the header userId,movieId,rating,timestamp (MovieLens ratings.csv, seconds).
@@ -42,11 +44,11 @@ import { createGraphEngine } from './lib/graph-eval-engine.ts';
 const usage = [
   'usage: npm run eval:recs -- --train <csv> --test <csv> [--k 10] [--out <recs.csv>]',
   '   or: npm run eval:recs -- --split <ratings.csv> --seed <n> --out-dir <dir>',
-  '   or: npm run eval:recs -- --movielens <dir> [--seeds 42,43,44] [--k 10] [--validation]',
+  '   or: npm run eval:recs -- --movielens <dir> [--seeds 42,43,44] [--k 10] [--validation [--validation-ratio 0.9] [--validation-repeats 5]]',
   'model options: --engine memory|graph --similarity rp3beta|cosine|ease --neighbours N --alpha A --beta B --shrinkage S',
   '  --neighbourhood outgoing|incoming --normalize-rows true|false --min-rating R --rating-scale binary|linear',
   '  --like-weight W --half-life-days D|none --profile-items N|all',
-  '  --ease-movies N --lambda L --ease-user-scaling true|false --ease-dropout P --popularity-penalty G',
+  '  --ease-movies N --lambda L --ease-user-scaling true|false --ease-dropout P --low-rank-weight A --low-rank-dimensions K --popularity-penalty G',
 ].join('\n');
 
 const optionSpec = {
@@ -60,6 +62,8 @@ const optionSpec = {
   movielens: { type: 'string' },
   seeds: { type: 'string' },
   validation: { type: 'boolean' },
+  'validation-ratio': { type: 'string' },
+  'validation-repeats': { type: 'string' },
   engine: { type: 'string' },
   similarity: { type: 'string' },
   neighbours: { type: 'string' },
@@ -77,6 +81,8 @@ const optionSpec = {
   lambda: { type: 'string' },
   'ease-user-scaling': { type: 'string' },
   'ease-dropout': { type: 'string' },
+  'low-rank-weight': { type: 'string' },
+  'low-rank-dimensions': { type: 'string' },
   'popularity-penalty': { type: 'string' },
   help: { type: 'boolean' },
 } as const;
@@ -153,6 +159,8 @@ function readModelSettings(values: Values): ModelSettings {
       easeLambda: given(values.lambda, (text) => decimal('lambda', text, (v) => v > 0, 'a number > 0')),
       easeUserScaling: given(values['ease-user-scaling'], (text) => oneOf('ease-user-scaling', text, ['true', 'false'] as const) === 'true'),
       easeDropout: given(values['ease-dropout'], (text) => decimal('ease-dropout', text, (v) => v >= 0 && v < 1, 'a number in [0, 1)')),
+      easeLowRankWeight: given(values['low-rank-weight'], (text) => decimal('low-rank-weight', text, (v) => v >= 0, 'a number >= 0')),
+      easeLowRankDimensions: given(values['low-rank-dimensions'], (text) => wholeNumber('low-rank-dimensions', text, 1)),
       popularityPenalty: given(values['popularity-penalty'], (text) => decimal('popularity-penalty', text, (v) => v >= 0, 'a number >= 0')),
     });
   } catch (error) {
@@ -171,7 +179,7 @@ function describeModel(settings: ModelSettings): string {
     s.similarity === 'cosine'
       ? `cosine shrinkage=${s.shrinkage}`
       : s.similarity === 'ease'
-        ? `ease ${s.easeMovies} most rated movies lambda=${s.easeLambda}${s.easeDropout > 0 ? ` dropout=${s.easeDropout}` : ''}${s.easeUserScaling ? ' (users scaled 1/sqrt(interactions))' : ''}`
+        ? `ease ${s.easeMovies} most rated movies lambda=${s.easeLambda}${s.easeDropout > 0 ? ` dropout=${s.easeDropout}` : ''}${s.easeLowRankWeight > 0 ? ` + low-rank ${s.easeLowRankDimensions} dimensions weight ${s.easeLowRankWeight}` : ''}${s.easeUserScaling ? ' (users scaled 1/sqrt(interactions))' : ''}`
         : `rp3beta alpha=${s.alpha} beta=${s.beta}`;
   const penalty = s.popularityPenalty > 0 ? `, popularity penalty ${s.popularityPenalty}` : '';
   const ratings = `ratings >= ${w.minRating} ${w.ratingScale}`;
@@ -312,17 +320,25 @@ async function movieLens(values: Values, settings: ModelSettings, engineName: st
   const seeds = (values.seeds ?? '42,43,44').split(',').map((text) => wholeNumber('seeds', text.trim(), 0));
   const rows = await readRatings('movielens', join(values.movielens!, 'ratings.csv'));
   const validation = values.validation === true;
-  const scoredOn = validation ? 'scored on validation splits of each training part (seed + 1000), test parts unused' : 'scored on the test parts';
+  const validationRatio = values['validation-ratio'] === undefined ? 0.9 : decimal('validation-ratio', values['validation-ratio'], (v) => v > 0 && v < 1, 'a number between 0 and 1');
+  const repeats = values['validation-repeats'] === undefined ? 5 : wholeNumber('validation-repeats', values['validation-repeats'], 1);
+  const scoredOn = validation
+    ? `scored on validation splits of each training part (${validationRatio} to training, ${repeats} per seed: seed + 1000·r), test parts unused`
+    : 'scored on the test parts';
   process.stdout.write(`model: ${describeModel(settings)}\n${rows.length} ratings, stratified 75/25 split per movie, k=${k}, seeds ${seeds.join(', ')}, ${scoredOn}\n`);
   const results: ResultRow[] = [];
   const toppedUpBySeed: string[] = [];
   for (const seed of seeds) {
     const outer = stratifiedSplit(rows, { ratio: 0.75, seed });
-    const { train, test } = validation ? stratifiedSplit(outer.train, { ratio: 0.75, seed: seed + 1000 }) : outer;
-    const { model, modelBuildMs, modelBuildCpuMs, toppedUp, popularity } = await evaluateBoth(settings, engineName, train, test, k);
-    if (toppedUp !== undefined) toppedUpBySeed.push(`seed ${seed}: ${toppedUp} of ${model.metrics.users} users`);
-    results.push({ label: `seed ${seed}`, engine: 'model', metrics: model.metrics, buildMs: modelBuildMs, buildCpuMs: modelBuildCpuMs, recommendMs: model.recommendMs });
-    results.push({ label: `seed ${seed}`, engine: 'popularity', metrics: popularity.metrics, buildMs: undefined, recommendMs: popularity.recommendMs });
+    const parts = validation
+      ? Array.from({ length: repeats }, (_, index) => ({ label: `seed ${seed}.${index + 1}`, ...stratifiedSplit(outer.train, { ratio: validationRatio, seed: seed + 1000 * (index + 1) }) }))
+      : [{ label: `seed ${seed}`, ...outer }];
+    for (const { label, train, test } of parts) {
+      const { model, modelBuildMs, modelBuildCpuMs, toppedUp, popularity } = await evaluateBoth(settings, engineName, train, test, k);
+      if (toppedUp !== undefined) toppedUpBySeed.push(`${label}: ${toppedUp} of ${model.metrics.users} users`);
+      results.push({ label, engine: 'model', metrics: model.metrics, buildMs: modelBuildMs, buildCpuMs: modelBuildCpuMs, recommendMs: model.recommendMs });
+      results.push({ label, engine: 'popularity', metrics: popularity.metrics, buildMs: undefined, recommendMs: popularity.recommendMs });
+    }
   }
   const mean = (engine: string): ResultRow => {
     const mine = results.filter((row) => row.engine === engine);
@@ -352,6 +368,9 @@ await runCli(async () => {
   if (!(engineName in engineFactories)) throw new ConfigError('--engine', `must be one of ${Object.keys(engineFactories).join(', ')}, got "${engineName}"`);
   const settings = readModelSettings(values);
   const k = values.k === undefined ? 10 : wholeNumber('k', values.k, 1);
+  if ((values['validation-ratio'] !== undefined || values['validation-repeats'] !== undefined) && !values.validation) {
+    throw new ConfigError('--validation-ratio', 'and --validation-repeats only apply with --validation; see --help');
+  }
   if (values.validation && modes[0] !== 'movielens') throw new ConfigError('--validation', 'only applies to --movielens (it splits each seed\'s training part); see --help');
   if (modes[0] === 'split') await splitToFiles(values);
   else if (modes[0] === 'train') await trainAndTest(values, settings, engineName, k);

@@ -64,9 +64,12 @@ describe('eval:recs', () => {
   });
 
   it('scores on validation splits of the training parts with --validation, leaving the test parts unused', async () => {
-    const result = await evalRecs(['--movielens', dir, '--seeds', '42', '--validation', '--k', '5']);
+    const result = await evalRecs(['--movielens', dir, '--seeds', '42', '--validation', '--validation-repeats', '2', '--k', '5']);
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain('scored on validation splits of each training part (seed + 1000), test parts unused');
+    expect(result.stdout).toContain('scored on validation splits of each training part (0.9 to training, 2 per seed: seed + 1000·r), test parts unused');
+    // One row per repeat (seed 42.1, 42.2), then the mean.
+    expect(result.stdout).toMatch(/\nseed 42\.1\s+model\s+[\d.]+/);
+    expect(result.stdout).toMatch(/\nseed 42\.2\s+model\s+[\d.]+/);
     expect(result.stdout).toMatch(/\nmean\s+model\s+[\d.]+/);
     const onTest = await evalRecs(['--movielens', dir, '--seeds', '42', '--k', '5']);
     expect(onTest.stdout).toContain('scored on the test parts');
@@ -75,13 +78,22 @@ describe('eval:recs', () => {
     expect(meanLine(result.stdout)).not.toEqual(meanLine(onTest.stdout));
   });
 
-  it('refuses --validation outside --movielens, and a bad --ease-dropout, with one line and exit code 2', async () => {
+  it('refuses --validation outside --movielens, its options without it, and bad model options, with one line and exit code 2', async () => {
     const validation = await evalRecs(['--train', join(dir, 'ratings.csv'), '--test', join(dir, 'ratings.csv'), '--validation']);
     expect(validation.code).toBe(2);
     expect(validation.stderr).toMatch(/--validation.*only applies to --movielens/);
     const dropout = await evalRecs(['--movielens', dir, '--ease-dropout', '1']);
     expect(dropout.code).toBe(2);
     expect(dropout.stderr).toMatch(/--ease-dropout.*\[0, 1\)/);
-    for (const result of [validation, dropout]) expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    const ratio = await evalRecs(['--movielens', dir, '--validation', '--validation-ratio', '1']);
+    expect(ratio.code).toBe(2);
+    expect(ratio.stderr).toMatch(/--validation-ratio.*between 0 and 1/);
+    const withoutValidation = await evalRecs(['--movielens', dir, '--validation-repeats', '3']);
+    expect(withoutValidation.code).toBe(2);
+    expect(withoutValidation.stderr).toMatch(/only apply with --validation/);
+    const lowRank = await evalRecs(['--movielens', dir, '--low-rank-weight=-1']);
+    expect(lowRank.code).toBe(2);
+    expect(lowRank.stderr).toMatch(/--low-rank-weight.*>= 0/);
+    for (const result of [validation, dropout, ratio, withoutValidation, lowRank]) expect(result.stderr.trim().split('\n')).toHaveLength(1);
   });
 });

@@ -157,7 +157,8 @@ describe('computeSimilarities: ease', () => {
   // B = -P / diag(P) with P = G⁻¹ (exact fractions, checked with numpy):
   //   1 -> 2: 5/9, 1 -> 3: 3/8, 1 -> 4: -1/7;  2 -> 1: 2/3, 2 -> 3: -1/4, 2 -> 4: 2/21
   //   3 -> 1: 2/5, 3 -> 2: -2/9, 3 -> 4: 8/21; 4 -> 1: -1/5, 4 -> 2: 1/9, 4 -> 3: 1/2
-  const plain: SimilarityOptions = { similarity: 'ease', easeLambda: 1, easeUserScaling: false, weighting: binary };
+  // Plain EASE (no low-rank term), so that every weight can be computed by hand.
+  const plain: SimilarityOptions = { similarity: 'ease', easeLambda: 1, easeUserScaling: false, weighting: binary, easeLowRankWeight: 0 };
 
   it('on a tiny matrix: hand-computed signed weights, B_ii = 0 (never its own neighbour), best first', () => {
     const model = computeSimilarities(tiny, plain);
@@ -180,7 +181,7 @@ describe('computeSimilarities: ease', () => {
     // Sign structure: co-watched pairs are positive; 2 and 3, never watched together but both with 1, explain each other away.
     expect(model.neighbours.get(3)?.find((neighbour) => neighbour.movieId === 2)?.score).toBeLessThan(0);
     expect(model).toMatchObject({ users: 4, movies: 4, edges: 12 });
-    expect(model.parameters).toMatchObject({ similarity: 'ease', neighboursPerMovie: 200, normalizeRows: false, easeLambda: 1 });
+    expect(model.parameters).toMatchObject({ similarity: 'ease', neighboursPerMovie: 300, normalizeRows: false, easeLambda: 1, easeLowRankWeight: 0 });
   });
 
   it('keeps the largest |weight| per movie, negative edges included', () => {
@@ -197,7 +198,7 @@ describe('computeSimilarities: ease', () => {
 
   it('user scaling and rating weights: G = Xᵀ diag(1/sqrt(deg)) X + λI (default lambda and scaling)', () => {
     // Every user has 2 interactions rated 4 (weight 0.8); lambda 15 (numpy reference values).
-    const model = computeSimilarities(tiny, { similarity: 'ease', easeLambda: 15 });
+    const model = computeSimilarities(tiny, { similarity: 'ease', easeLambda: 15, easeLowRankWeight: 0 });
     const score = (from: number, to: number): number | undefined => model.neighbours.get(from)?.find((neighbour) => neighbour.movieId === to)?.score;
     expect(score(1, 2)).toBeCloseTo(5.53753494e-2, 10);
     expect(score(1, 4)).toBeCloseTo(-7.90288327e-4, 12);
@@ -224,6 +225,28 @@ describe('computeSimilarities: ease', () => {
     expect(model.parameters.easeDropout).toBe(0.5);
     expect(computeSimilarities(tiny, { ...plain, easeDropout: 0 }).neighbours).toEqual(computeSimilarities(tiny, plain).neighbours);
     for (const bad of [-0.1, 1, Number.NaN]) expect(() => computeSimilarities(tiny, { ...plain, easeDropout: bad })).toThrow(RangeError);
+  });
+
+  it('low-rank term: B + α·c·L on co-rated pairs, L from the Gram matrix\'s leading eigenpairs, c matching mean |B| (numpy reference)', () => {
+    // XᵀX of `tiny` has eigenvalues 4.8136, 2.5293, 0.6571, 0; with 1 dimension, lambda 1 and α 0.5
+    // numpy gives B' = B + 0.5·c·v·(s/(s+1))·vᵀ (zero diagonal), c = mean|B| / mean|L| off the diagonal,
+    // on the pairs some user rated together (1-2, 1-3, 3-4); the others keep plain EASE's weight.
+    const model = computeSimilarities(tiny, { ...plain, easeLowRankWeight: 0.5, easeLowRankDimensions: 1 });
+    const score = (from: number, to: number): number | undefined => model.neighbours.get(from)?.find((neighbour) => neighbour.movieId === to)?.score;
+    expect(score(1, 2)).toBeCloseTo(0.989353917913, 9);
+    expect(score(2, 1)).toBeCloseTo(1.100465029024, 9);
+    expect(score(1, 3)).toBeCloseTo(0.614191005173, 9);
+    expect(score(3, 4)).toBeCloseTo(0.405535248253, 9);
+    expect(score(4, 3)).toBeCloseTo(0.5245828673, 9);
+    // Never rated together: as in plain EASE (above).
+    expect(score(1, 4)).toBeCloseTo(-1 / 7, 12);
+    expect(score(2, 3)).toBeCloseTo(-1 / 4, 12);
+    expect(score(4, 2)).toBeCloseTo(1 / 9, 12);
+    expect(model.parameters).toMatchObject({ easeLowRankWeight: 0.5, easeLowRankDimensions: 1 });
+    // Weight 0 is plain EASE, whatever the dimensions.
+    expect(computeSimilarities(tiny, { ...plain, easeLowRankWeight: 0, easeLowRankDimensions: 3 }).neighbours).toEqual(computeSimilarities(tiny, plain).neighbours);
+    for (const bad of [-0.1, Number.NaN, Number.POSITIVE_INFINITY]) expect(() => computeSimilarities(tiny, { ...plain, easeLowRankWeight: bad })).toThrow(RangeError);
+    for (const bad of [0, 1.5]) expect(() => computeSimilarities(tiny, { ...plain, easeLowRankDimensions: bad })).toThrow(RangeError);
   });
 
   it('is deterministic, reports progress up to 1, rejects options it cannot honour', () => {
