@@ -350,7 +350,7 @@ export function createInMemoryEngine(options: InMemoryEngineOptions = {}): InMem
       // The model's optional popularity penalty, applied as serving would (see scoreCandidates).
       const penalties = model?.popularityPenalty;
       const penaltyOf = penalties ? (movieId: number): number => penalties.get(movieId) ?? 0 : undefined;
-      const list = scoreCandidates(profile, neighboursOf, seen, k, 3, penaltyOf).map((candidate) => candidate.movieId);
+      const list = scoreCandidates(profile, neighboursOf, seen, k, { penaltyOf }).map((candidate) => candidate.movieId);
       if (list.length < k && popularFallback) {
         filledFromPopular += 1;
         firstUnseen(popular, seen, k, list);

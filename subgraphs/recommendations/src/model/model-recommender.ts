@@ -137,11 +137,6 @@ export function scoreNewMovies(liked: readonly LikedMovie[], candidates: readonl
   return scored.sort((a, b) => b.score - a.score || b.movieId - a.movieId);
 }
 
-/** The strongest `maxReasons` contributors that the user liked (contributors come strongest first). */
-export function likedReasons(contributors: readonly number[], liked: ReadonlySet<number>): number[] {
-  return contributors.filter((movieId) => liked.has(movieId)).slice(0, maxReasons);
-}
-
 /** How many of `limit` places new movies may take: one in ten, at least one. */
 export const newMovieSlots = (limit: number): number => Math.max(1, Math.floor(limit / 10));
 
@@ -532,18 +527,15 @@ export function createModelRecommender(driver: Driver, logger: Logger, overrides
         const liked: LikedMovie[] = interactions
           .filter((interaction) => isLiked(interaction) && (weightOf.get(interaction.movieId) ?? 0) > 0)
           .map((interaction) => ({ movieId: interaction.movieId, genres: genres.get(interaction.movieId) ?? [], weight: weightOf.get(interaction.movieId) ?? 0 }));
-        // Every contributor is asked for, so that `because` can name the strongest *liked* ones:
-        // the algorithm may learn from any rating, but "because you liked X" must be true.
+        // `because` names the strongest contributors the user *liked*: the algorithm may learn
+        // from any rating, but "because you liked X" must be true.
         const likedIds = new Set(liked.map((movie) => movie.movieId));
         const penaltyOf = penalties ? (movieId: number) => penalties.get(movieId) ?? 0 : undefined;
-        const collaborative: RecommendedMovie[] = scoreCandidates(profile, (movieId) => neighbours.get(movieId), seen, limit, Number.MAX_SAFE_INTEGER, penaltyOf).map(
-          (candidate) => ({
-            movieId: candidate.movieId,
-            score: candidate.score,
-            because: likedReasons(candidate.because, likedIds),
-            source: 'COLLABORATIVE' as const,
-          }),
-        );
+        const collaborative: RecommendedMovie[] = scoreCandidates(profile, (movieId) => neighbours.get(movieId), seen, limit, {
+          maxReasons,
+          penaltyOf,
+          canExplain: (movieId) => likedIds.has(movieId),
+        }).map((candidate) => ({ movieId: candidate.movieId, score: candidate.score, because: candidate.because, source: 'COLLABORATIVE' as const }));
         const newMovies: NewMovieCandidate[] = (record.get('newMovies') as [number, string[] | null, number][])
           .filter(([movieId]) => !seen.has(movieId))
           .map(([movieId, movieGenres, ratings]) => ({ movieId, genres: movieGenres ?? [], ratings }));

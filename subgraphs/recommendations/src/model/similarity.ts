@@ -779,6 +779,18 @@ export interface ScoredCandidate {
   because: number[];
 }
 
+export interface ScoringOptions {
+  /** Reasons named per candidate (default 3). */
+  maxReasons?: number;
+  /** The model's popularity penalty per movie, when it has one (see below). */
+  penaltyOf?: (movieId: number) => number;
+  /**
+   * Which profile movies may be named as reasons (default: all). Serving names only movies the
+   * user liked ("because you liked X" must be true), while the algorithm learns from every rating.
+   */
+  canExplain?: (movieId: number) => boolean;
+}
+
 /**
  * Scores every neighbour of the profile's movies: sum over profile movies of weight × similarity.
  * `seen` movies (rated, reacted, excluded) are never returned. Ties: lower movie id first.
@@ -797,47 +809,97 @@ export function scoreCandidates(
   neighboursOf: (movieId: number) => readonly Neighbour[] | undefined,
   seen: ReadonlySet<number>,
   limit: number,
-  maxReasons = 3,
-  penaltyOf?: (movieId: number) => number,
+  options: ScoringOptions = {},
 ): ScoredCandidate[] {
+  const { maxReasons = 3, penaltyOf, canExplain } = options;
   // Two passes: totals for every candidate first, reasons only for the few that are returned (a
-  // long profile reaches thousands of candidates; keeping every contribution would dominate).
-  // A 1000-movie profile means ~200,000 (profile movie, neighbour) pairs per request: the totals
+  // long profile reaches every movie of the model; keeping every contribution would dominate).
+  // A 1000-movie profile means ~300,000 (profile movie, neighbour) pairs per request: the totals
   // live in scratch arrays indexed by movie id (reused, zeroed after use) instead of hash maps,
-  // and `seen` is asked once per candidate. Ids that cannot index an array take the Map path.
+  // with the seen movies marked up front so the hot loop never asks the Set. Ids that cannot
+  // index an array take the Map path.
   const dense = denseTotals(profile, neighboursOf, seen);
   const totals = dense ?? mapTotals(profile, neighboursOf, seen);
   let best = 0;
   for (const [, raw] of totals) best = Math.max(best, raw);
-  // [movieId, score as returned, raw total > 0]
-  const candidates: [number, number, boolean][] = totals.map(([movieId, raw]) => [movieId, penaltyOf && best > 0 ? raw / best - penaltyOf(movieId) : raw, raw > 0]);
-  const ranked = candidates
-    .sort((a, b) => Number(b[2]) - Number(a[2]) || b[1] - a[1] || a[0] - b[0])
-    .slice(0, Math.max(0, limit));
-  const contributions: { movieId: number; value: number }[][] = ranked.map(() => []);
-  if (maxReasons > 0 && ranked.length > 0) {
-    // Which returned candidate a neighbour is: its slot + 1 in the (zeroed) scratch totals when
-    // the dense path ran (every id then indexes them), else a map.
-    const slots = dense ? null : new Map(ranked.map(([movieId], slot) => [movieId, slot]));
-    if (dense) ranked.forEach(([movieId], slot) => (scratchTotals[movieId] = slot + 1));
-    for (const item of profile) {
-      if (item.weight <= 0) continue;
-      for (const neighbour of neighboursOf(item.movieId) ?? []) {
-        if (neighbour.score <= 0) continue;
-        const slot = slots ? slots.get(neighbour.movieId) : scratchTotals[neighbour.movieId]! - 1;
-        if (slot !== undefined && slot >= 0) contributions[slot]!.push({ movieId: item.movieId, value: item.weight * neighbour.score });
-      }
+  const ranked = topCandidates(totals, Math.max(0, limit), penaltyOf && best > 0 ? (movieId, raw) => raw / best - penaltyOf(movieId) : null);
+  const reasons = maxReasons > 0 && ranked.length > 0 ? strongestReasons(profile, neighboursOf, ranked, Math.min(maxReasons, profile.length), canExplain, dense !== null) : null;
+  return ranked.map(([movieId, score], slot) => ({ movieId, score, because: reasons?.[slot] ?? [] }));
+}
+
+/** [movieId, score as returned, raw total > 0] */
+type RankedCandidate = [number, number, boolean];
+
+/** Ranking order: positive raw totals first, then higher score, then lower movie id. */
+const ranksBefore = (a: RankedCandidate, b: RankedCandidate): boolean => (a[2] !== b[2] ? a[2] : a[1] !== b[1] ? a[1] > b[1] : a[0] < b[0]);
+
+/**
+ * The best `limit` candidates in ranking order. A bounded insertion keeps only `limit` of them
+ * (a page is at most 100 of the ~1000 candidates), so the rest is never sorted.
+ */
+function topCandidates(totals: CandidateTotals, limit: number, scoreOf: ((movieId: number, raw: number) => number) | null): RankedCandidate[] {
+  const kept: RankedCandidate[] = [];
+  if (limit === 0) return kept;
+  for (const [movieId, raw] of totals) {
+    const candidate: RankedCandidate = [movieId, scoreOf ? scoreOf(movieId, raw) : raw, raw > 0];
+    if (kept.length === limit && !ranksBefore(candidate, kept[limit - 1]!)) continue;
+    let position = kept.length === limit ? limit - 1 : kept.length;
+    if (kept.length < limit) kept.push(candidate);
+    while (position > 0 && ranksBefore(candidate, kept[position - 1]!)) {
+      kept[position] = kept[position - 1]!;
+      position -= 1;
     }
-    if (dense) for (const [movieId] of ranked) scratchTotals[movieId] = 0;
+    kept[position] = candidate;
   }
-  return ranked.map(([movieId, score], slot) => ({
-    movieId,
-    score,
-    because: contributions[slot]!
-      .sort((a, b) => b.value - a.value || a.movieId - b.movieId)
-      .slice(0, maxReasons)
-      .map((contribution) => contribution.movieId),
-  }));
+  return kept;
+}
+
+/**
+ * Per ranked candidate, the profile movies with the largest positive contributions (weight ×
+ * similarity), strongest first, ties by lower movie id; at most `maxReasons` each, kept in place
+ * as they come instead of collecting every contribution.
+ */
+function strongestReasons(
+  profile: readonly ProfileItem[],
+  neighboursOf: (movieId: number) => readonly Neighbour[] | undefined,
+  ranked: readonly RankedCandidate[],
+  maxReasons: number,
+  canExplain: ((movieId: number) => boolean) | undefined,
+  denseIds: boolean,
+): number[][] {
+  const reasonIds = new Float64Array(ranked.length * maxReasons);
+  const reasonValues = new Float64Array(ranked.length * maxReasons).fill(Number.NEGATIVE_INFINITY);
+  // Which ranked candidate a neighbour is: its slot + 1 in the (zeroed) scratch totals when every
+  // id indexes them, else a map.
+  const slots = denseIds ? null : new Map(ranked.map(([movieId], slot) => [movieId, slot]));
+  if (denseIds) ranked.forEach(([movieId], slot) => (scratchTotals[movieId] = slot + 1));
+  for (const item of profile) {
+    if (item.weight <= 0 || (canExplain && !canExplain(item.movieId))) continue;
+    for (const neighbour of neighboursOf(item.movieId) ?? []) {
+      if (neighbour.score <= 0) continue;
+      const slot = slots ? (slots.get(neighbour.movieId) ?? -1) : scratchTotals[neighbour.movieId]! - 1;
+      if (slot < 0) continue;
+      const value = item.weight * neighbour.score;
+      const base = slot * maxReasons;
+      let position = maxReasons;
+      while (position > 0 && (value > reasonValues[base + position - 1]! || (value === reasonValues[base + position - 1]! && item.movieId < reasonIds[base + position - 1]!))) position -= 1;
+      if (position === maxReasons) continue;
+      for (let shift = maxReasons - 1; shift > position; shift -= 1) {
+        reasonValues[base + shift] = reasonValues[base + shift - 1]!;
+        reasonIds[base + shift] = reasonIds[base + shift - 1]!;
+      }
+      reasonValues[base + position] = value;
+      reasonIds[base + position] = item.movieId;
+    }
+  }
+  if (denseIds) for (const [movieId] of ranked) scratchTotals[movieId] = 0;
+  return ranked.map((_, slot) => {
+    const because: number[] = [];
+    for (let position = 0; position < maxReasons && reasonValues[slot * maxReasons + position]! > Number.NEGATIVE_INFINITY; position += 1) {
+      because.push(reasonIds[slot * maxReasons + position]!);
+    }
+    return because;
+  });
 }
 
 /** [movieId, raw total] of every unseen candidate with at least one positive contribution. */
@@ -865,6 +927,8 @@ const supportedFlag = 4;
 let scratchTotals = new Float64Array(1024);
 let scratchFlags = new Uint8Array(1024);
 
+const indexable = (movieId: number): boolean => movieId >= 0 && movieId < denseIdLimit && Number.isInteger(movieId);
+
 function growScratch(movieId: number): void {
   let size = scratchFlags.length;
   while (size <= movieId) size *= 2;
@@ -885,25 +949,31 @@ function denseTotals(profile: readonly ProfileItem[], neighboursOf: (movieId: nu
       scratchTotals[movieId] = 0;
     }
   };
+  for (const movieId of seen) {
+    if (!indexable(movieId)) {
+      reset();
+      return null;
+    }
+    if (movieId >= scratchFlags.length) growScratch(movieId);
+    if (scratchFlags[movieId] === 0) touched.push(movieId);
+    scratchFlags[movieId] = touchedFlag | seenFlag;
+  }
   for (const item of profile) {
-    if (item.weight <= 0) continue;
+    const weight = item.weight;
+    if (weight <= 0) continue;
     for (const neighbour of neighboursOf(item.movieId) ?? []) {
       const movieId = neighbour.movieId;
-      if (!(movieId >= 0 && movieId < denseIdLimit && Number.isInteger(movieId))) {
+      if (!indexable(movieId)) {
         reset();
         return null;
       }
       if (movieId >= scratchFlags.length) growScratch(movieId);
-      let flags = scratchFlags[movieId]!;
-      if (flags === 0) {
-        flags = touchedFlag | (seen.has(movieId) ? seenFlag : 0);
-        touched.push(movieId);
-      }
-      if ((flags & seenFlag) === 0) {
-        scratchTotals[movieId]! += item.weight * neighbour.score;
-        if (neighbour.score > 0) flags |= supportedFlag;
-      }
-      scratchFlags[movieId] = flags;
+      const flags = scratchFlags[movieId]!;
+      if ((flags & seenFlag) !== 0) continue;
+      if (flags === 0) touched.push(movieId);
+      const score = neighbour.score;
+      scratchTotals[movieId]! += weight * score;
+      scratchFlags[movieId] = flags | touchedFlag | (score > 0 ? supportedFlag : 0);
     }
   }
   const totals: CandidateTotals = [];

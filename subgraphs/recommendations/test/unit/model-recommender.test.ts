@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import {
   genreMatchesInCopy,
   isLiked,
-  likedReasons,
   mixInNewMovies,
   neighboursFromPairs,
   newMovieSlots,
@@ -87,12 +86,6 @@ describe('mixInNewMovies', () => {
   });
 });
 
-describe('likedReasons', () => {
-  it('keeps the strongest three contributors the user liked, in order', () => {
-    expect(likedReasons([5, 4, 3, 2, 1], new Set([1, 2, 4, 5]))).toEqual([5, 4, 2]);
-    expect(likedReasons([7], new Set())).toEqual([]);
-  });
-});
 
 describe('isLiked', () => {
   const base = { userId: 'u', movieId: 1, at: 1 };

@@ -328,8 +328,15 @@ describe('scoreCandidates', () => {
     expect(ranked[0]).toEqual({ movieId: 11, score: expect.closeTo(0.71, 12), because: [1, 2, 3] });
     expect(ranked[1]).toEqual({ movieId: 10, score: expect.closeTo(0.68, 12), because: [1, 3] });
     expect(ranked[2]).toEqual({ movieId: 12, score: expect.closeTo(0.05, 12), because: [2] });
-    expect(scoreCandidates(profile, neighboursOf, new Set([1, 2, 3]), 10, 2)[0]?.because).toEqual([1, 2]);
+    expect(scoreCandidates(profile, neighboursOf, new Set([1, 2, 3]), 10, { maxReasons: 2 })[0]?.because).toEqual([1, 2]);
     expect(scoreCandidates(profile, neighboursOf, new Set([1, 2, 3, 11]), 1)).toEqual([{ movieId: 10, score: expect.closeTo(0.68, 12), because: [1, 3] }]);
+    // Reasons limited to the movies that may explain (serving: those the user liked); the ranking is unchanged.
+    const likedOnly = scoreCandidates(profile, neighboursOf, new Set([1, 2, 3]), 10, { canExplain: (id) => id !== 1 });
+    expect(likedOnly.map((candidate) => [candidate.movieId, candidate.because])).toEqual([
+      [11, [2, 3]],
+      [10, [3]],
+      [12, [2]],
+    ]);
   });
 
   it('signed similarities: no positive contribution -> not returned; a total <= 0 ranks below positive ones', () => {
@@ -353,7 +360,7 @@ describe('scoreCandidates', () => {
       [11, 0.2],
       [10, -5],
     ]);
-    const adjusted = scoreCandidates(profile, (id) => signed.get(id), new Set([1, 2]), 10, 3, (id) => penalties.get(id) ?? 0);
+    const adjusted = scoreCandidates(profile, (id) => signed.get(id), new Set([1, 2]), 10, { penaltyOf: (id) => penalties.get(id) ?? 0 });
     expect(adjusted.map((candidate) => [candidate.movieId, candidate.score])).toEqual([
       [14, expect.closeTo(0.9, 12)],
       [11, expect.closeTo(0.8, 12)],
@@ -380,8 +387,8 @@ describe('scoreCandidates', () => {
     const seen = new Set([...profile.map((item) => item.movieId), 17, 4000]);
     for (const shift of [2 ** 24, 0.5]) {
       const shifted = new Map([...small].map(([movie, list]) => [movie, list.map((neighbour) => ({ ...neighbour, movieId: neighbour.movieId + shift }))]));
-      const viaArrays = scoreCandidates(profile, (id) => small.get(id), seen, 30, 3);
-      const viaMaps = scoreCandidates(profile, (id) => shifted.get(id), new Set([...seen].map((id) => id + shift)), 30, 3);
+      const viaArrays = scoreCandidates(profile, (id) => small.get(id), seen, 30);
+      const viaMaps = scoreCandidates(profile, (id) => shifted.get(id), new Set([...seen].map((id) => id + shift)), 30);
       expect(viaMaps.map((candidate) => ({ ...candidate, movieId: candidate.movieId - shift }))).toEqual(viaArrays);
       expect(viaArrays.length).toBe(30);
     }
