@@ -927,6 +927,10 @@ const supportedFlag = 4;
 let scratchTotals = new Float64Array(1024);
 let scratchFlags = new Uint8Array(1024);
 
+// Neighbour lists already checked to index the scratch arrays (which only ever grow): a model's
+// lists are immutable and asked again on every request, so each is checked once, not per pair.
+const indexableLists = new WeakSet<readonly Neighbour[]>();
+
 const indexable = (movieId: number): boolean => movieId >= 0 && movieId < denseIdLimit && Number.isInteger(movieId);
 
 function growScratch(movieId: number): void {
@@ -961,13 +965,21 @@ function denseTotals(profile: readonly ProfileItem[], neighboursOf: (movieId: nu
   for (const item of profile) {
     const weight = item.weight;
     if (weight <= 0) continue;
-    for (const neighbour of neighboursOf(item.movieId) ?? []) {
-      const movieId = neighbour.movieId;
-      if (!indexable(movieId)) {
-        reset();
-        return null;
+    const list = neighboursOf(item.movieId);
+    if (!list) continue;
+    if (!indexableLists.has(list)) {
+      for (const neighbour of list) {
+        if (!indexable(neighbour.movieId)) {
+          reset();
+          return null;
+        }
+        if (neighbour.movieId >= scratchFlags.length) growScratch(neighbour.movieId);
       }
-      if (movieId >= scratchFlags.length) growScratch(movieId);
+      indexableLists.add(list);
+    }
+    for (let index = 0; index < list.length; index += 1) {
+      const neighbour = list[index]!;
+      const movieId = neighbour.movieId;
       const flags = scratchFlags[movieId]!;
       if ((flags & seenFlag) !== 0) continue;
       if (flags === 0) touched.push(movieId);
