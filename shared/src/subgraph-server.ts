@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { DocumentNode } from 'graphql';
 import { ApolloServer, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
@@ -76,6 +76,9 @@ export async function startSubgraphServer<TContext extends RequestContext>(
       ApolloServerPluginLandingPageDisabled(),
       // Traces are for Apollo's hosted studio, which this platform does not use.
       ApolloServerPluginInlineTraceDisabled(),
+      // No field declares a cache hint (@cacheControl), yet the default cache-control plugin would
+      // wrap every field's resolver to compute one: ~2.5 % of a recommendations request's CPU.
+      ApolloServerPluginCacheControlDisabled(),
       ...(options.plugins ?? []),
     ],
   });
