@@ -15,7 +15,8 @@
 //    and the schedule): read / compute / write / activate per build; the first runs on a cold JVM.
 //    After each, the version it superseded is retired (its edges deleted), timed on its own.
 // 3. Starts the recommendations subgraph as its own process (so the load generator does not share
-//    its event loop) with the Redis cache off and no automatic builds, signs tokens with a key
+//    its event loop) with the Redis cache off, no automatic builds and NODE_ENV=production (as the
+//    Docker image sets it), signs tokens with a key
 //    whose JWKS this bench serves, and measures `recommendations(first: 20)` for random users and
 //    `Movie.similarMovies(first: 10)` (through `_entities`, as the gateway calls it) for random
 //    movies: one client alone, then `--concurrency` clients: p50, p99 and throughput. A last row,
@@ -312,6 +313,8 @@ async function startSubgraph(jwksUrl: string): Promise<string> {
       EVENT_STREAM_PREFIX: eventStreamPrefix,
       RECOMMENDATION_MODEL_REBUILD_MINUTES: '0',
       RECOMMENDATION_CACHE_TTL_SECONDS: '0',
+      // As the Docker image runs it: graphql-js skips its development-mode checks.
+      NODE_ENV: 'production',
       PORT: '0',
       // info: the bench waits for the line saying the model's serving copy is loaded.
       LOG_LEVEL: 'info',
