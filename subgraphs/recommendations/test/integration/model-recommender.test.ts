@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import neo4j from 'neo4j-driver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@platform/shared';
+import { readGraph } from '../../src/graph-errors.ts';
 import { upsertGraphMovies, upsertGraphRatings, upsertGraphReactions, upsertGraphUsers } from '../../src/graph.ts';
 import { createLiveRecommender } from '../../src/live-recommender.ts';
 import { buildModelNow } from '../../src/model/builder.ts';
@@ -271,5 +272,26 @@ describe('before the first build', () => {
     const live = createLiveRecommender(graph.driver, quietLogger);
     expect(await modelRecommender.forUser(viewer, 5)).toEqual(await live.forUser(viewer, 5));
     expect(await modelRecommender.similarMovies([ids.movie(1)], 5)).toEqual(await live.similarMovies([ids.movie(1)], 5));
+  });
+});
+
+describe('readGraph (every serving read goes through it)', () => {
+  it('runs each statement with the query timeout: one slower than it ends with SERVICE_UNAVAILABLE instead of running on', async () => {
+    // Billions of rows: minutes without a timeout; Neo4j checks timeouts every ~2 s.
+    const started = performance.now();
+    const slow = readGraph(graph.driver, quietLogger, { timeoutMs: 300 }, (tx) =>
+      tx.run('UNWIND range(1, 4000000000) AS x WITH x WHERE x % 7919 = 7918 RETURN count(*) AS n'),
+    );
+    await expect(slow).rejects.toMatchObject({ extensions: { code: 'SERVICE_UNAVAILABLE' } });
+    expect(performance.now() - started).toBeLessThan(20_000);
+  });
+
+  it('runs several statements in one read, in order, and gives their results back', async () => {
+    const answer = await readGraph(graph.driver, quietLogger, { timeoutMs: 5_000 }, async (tx) => {
+      const first = await tx.run('RETURN 1 AS n');
+      const second = await tx.run('RETURN $n AS n', { n: 2 });
+      return [first.records[0]?.get('n'), second.records[0]?.get('n')];
+    });
+    expect(answer).toEqual([1, 2]);
   });
 });
