@@ -12,12 +12,12 @@ import {
   computeSimilarities,
   defaultSimilarityOptions,
   maxProfileItems,
-  scoreCandidates,
   type Neighbour,
   type SimilarityModel,
   type SimilarityOptions,
   type TrainingInteraction,
 } from './similarity.ts';
+import { scoreCandidates } from './scoring.ts';
 
 /** One row of a MovieLens-style ratings.csv. */
 export interface RatingRow {

@@ -15,11 +15,11 @@ import {
   buildProfile,
   defaultWeighting,
   maxProfileItems,
-  scoreCandidates,
   type InteractionWeighting,
   type Neighbour,
   type TrainingInteraction,
 } from './similarity.ts';
+import { scoreCandidates } from './scoring.ts';
 import { addNewMovies, checkModelKey, defaultModelKey, foldUserInteractions, loadActiveModel, type LoadedModel } from './store.ts';
 
 // Serving from the active precomputed model (SIMILAR edges of one version, see store.ts).
