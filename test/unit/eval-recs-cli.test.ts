@@ -36,7 +36,9 @@ function ratingsCsv(): string {
   return `${lines.join('\n')}\n`;
 }
 
-describe('eval:recs', () => {
+// Every test starts the command as a process (or several): time for a loaded machine, where the
+// unit default of 5 s is not enough.
+describe('eval:recs', { timeout: 30_000 }, () => {
   let dir: string;
 
   beforeAll(async () => {
@@ -78,22 +80,23 @@ describe('eval:recs', () => {
     expect(meanLine(result.stdout)).not.toEqual(meanLine(onTest.stdout));
   });
 
+  // Five process starts, side by side.
   it('refuses --validation outside --movielens, its options without it, and bad model options, with one line and exit code 2', async () => {
-    const validation = await evalRecs(['--train', join(dir, 'ratings.csv'), '--test', join(dir, 'ratings.csv'), '--validation']);
-    expect(validation.code).toBe(2);
+    const [validation, dropout, ratio, withoutValidation, lowRank] = await Promise.all([
+      evalRecs(['--train', join(dir, 'ratings.csv'), '--test', join(dir, 'ratings.csv'), '--validation']),
+      evalRecs(['--movielens', dir, '--ease-dropout', '1']),
+      evalRecs(['--movielens', dir, '--validation', '--validation-ratio', '1']),
+      evalRecs(['--movielens', dir, '--validation-repeats', '3']),
+      evalRecs(['--movielens', dir, '--low-rank-weight=-1']),
+    ]);
     expect(validation.stderr).toMatch(/--validation.*only applies to --movielens/);
-    const dropout = await evalRecs(['--movielens', dir, '--ease-dropout', '1']);
-    expect(dropout.code).toBe(2);
     expect(dropout.stderr).toMatch(/--ease-dropout.*\[0, 1\)/);
-    const ratio = await evalRecs(['--movielens', dir, '--validation', '--validation-ratio', '1']);
-    expect(ratio.code).toBe(2);
     expect(ratio.stderr).toMatch(/--validation-ratio.*between 0 and 1/);
-    const withoutValidation = await evalRecs(['--movielens', dir, '--validation-repeats', '3']);
-    expect(withoutValidation.code).toBe(2);
     expect(withoutValidation.stderr).toMatch(/only apply with --validation/);
-    const lowRank = await evalRecs(['--movielens', dir, '--low-rank-weight=-1']);
-    expect(lowRank.code).toBe(2);
     expect(lowRank.stderr).toMatch(/--low-rank-weight.*>= 0/);
-    for (const result of [validation, dropout, ratio, withoutValidation, lowRank]) expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    for (const result of [validation, dropout, ratio, withoutValidation, lowRank]) {
+      expect(result.code).toBe(2);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    }
   });
 });
