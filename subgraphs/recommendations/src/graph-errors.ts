@@ -24,35 +24,10 @@ export interface ReadOptions {
 }
 
 /**
- * Runs `work` in one explicit transaction and commits it. Unlike the driver's managed
- * `executeRead`/`executeWrite`, it does not retry for up to 30 s: a GraphQL or admin caller is
- * better served by a quick SERVICE_UNAVAILABLE that says "retry in a few seconds" than by a
- * request hanging on a database that is down.
- */
-export async function inGraphTransaction<T>(
-  driver: Driver,
-  mode: 'READ' | 'WRITE',
-  timeoutMs: number,
-  work: (tx: Pick<ManagedTransaction, 'run'>) => Promise<T>,
-): Promise<T> {
-  const session = driver.session({ defaultAccessMode: mode === 'READ' ? neo4j.session.READ : neo4j.session.WRITE });
-  try {
-    const tx = await session.beginTransaction({ timeout: timeoutMs });
-    try {
-      const result = await work(tx);
-      await tx.commit();
-      return result;
-    } finally {
-      if (tx.isOpen()) await tx.rollback().catch(() => undefined);
-    }
-  } finally {
-    await session.close().catch(() => undefined);
-  }
-}
-
-/**
- * Read queries, each its own auto-commit transaction on one session, unretried (as
- * inGraphTransaction); Neo4j being down becomes SERVICE_UNAVAILABLE.
+ * Read queries, each its own auto-commit transaction on one session. Unlike the driver's managed
+ * `executeRead`, nothing is retried for up to 30 s: a GraphQL caller is better served by a quick
+ * SERVICE_UNAVAILABLE ("retry in a few seconds") than by a request hanging on a database that is
+ * down.
  *
  * Auto-commit rather than one explicit transaction: a request's statement then travels as RUN +
  * PULL in one write and needs no COMMIT round trip, which was a tenth of the serving process's CPU

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import neo4j, { type Driver, type ManagedTransaction } from 'neo4j-driver';
-import { inGraphTransaction } from '../graph-errors.ts';
 import type { NeighbourColumns } from './build-worker.ts';
 import type { ModelParameters, Neighbour, TrainingInteraction } from './similarity.ts';
 
@@ -203,9 +202,24 @@ export function popularityRanking(interactions: readonly TrainingInteraction[], 
 
 type Transaction = Pick<ManagedTransaction, 'run'>;
 
-/** What an admin request runs: one unretried transaction, so a Neo4j outage fails at once, not after 30 s of retries. */
-function inTransaction<T>(driver: Driver, mode: 'READ' | 'WRITE', work: (tx: Transaction) => Promise<T>): Promise<T> {
-  return inGraphTransaction(driver, mode, 10_000, work);
+/**
+ * One explicit transaction, not retried: what an admin request runs, so that a Neo4j outage
+ * answers SERVICE_UNAVAILABLE at once instead of after the driver's 30 s of managed retries.
+ */
+async function inTransaction<T>(driver: Driver, mode: 'READ' | 'WRITE', work: (tx: Transaction) => Promise<T>): Promise<T> {
+  const session = driver.session({ defaultAccessMode: mode === 'READ' ? neo4j.session.READ : neo4j.session.WRITE });
+  try {
+    const tx = await session.beginTransaction({ timeout: 10_000 });
+    try {
+      const result = await work(tx);
+      await tx.commit();
+      return result;
+    } finally {
+      if (tx.isOpen()) await tx.rollback().catch(() => undefined);
+    }
+  } finally {
+    await session.close().catch(() => undefined);
+  }
 }
 
 const modelFields = `{
