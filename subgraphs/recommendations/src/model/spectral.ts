@@ -50,8 +50,7 @@ export function topEigenpairs(matrix: Float64Array, n: number, count: number, op
   const projected = new Float64Array(width * width);
   for (let a = 0; a < width; a += 1) {
     for (let b = a; b < width; b += 1) {
-      let sum = 0;
-      for (let i = 0; i < n; i += 1) sum += block[a * n + i]! * product[b * n + i]!;
+      const sum = dot(block, a * n, product, b * n, n);
       projected[a * width + b] = sum;
       projected[b * width + a] = sum;
     }
@@ -97,24 +96,10 @@ export function jacobiEigen(symmetric: Float64Array, n: number): Eigenpairs {
         const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
         const c = 1 / Math.sqrt(t * t + 1);
         const s = t * c;
-        for (let r = 0; r < n; r += 1) {
-          const arp = a[r * n + p]!;
-          const arq = a[r * n + q]!;
-          a[r * n + p] = c * arp - s * arq;
-          a[r * n + q] = s * arp + c * arq;
-        }
-        for (let r = 0; r < n; r += 1) {
-          const apr = a[p * n + r]!;
-          const aqr = a[q * n + r]!;
-          a[p * n + r] = c * apr - s * aqr;
-          a[q * n + r] = s * apr + c * aqr;
-        }
-        for (let r = 0; r < n; r += 1) {
-          const vp = rotations[p * n + r]!;
-          const vq = rotations[q * n + r]!;
-          rotations[p * n + r] = c * vp - s * vq;
-          rotations[q * n + r] = s * vp + c * vq;
-        }
+        // A ← Jᵀ A J: columns p and q, then rows p and q; the rotations accumulate in rows.
+        rotate(a, p, q, n, n, c, s);
+        rotate(a, p * n, q * n, 1, n, c, s);
+        rotate(rotations, p * n, q * n, 1, n, c, s);
       }
     }
   }
@@ -131,9 +116,7 @@ function multiplyBlock(matrix: Float64Array, n: number, block: Float64Array, wid
     const row = i * n;
     for (let t = 0; t < width; t += 1) {
       const vector = t * n;
-      let sum = 0;
-      for (let j = 0; j < n; j += 1) sum += matrix[row + j]! * block[vector + j]!;
-      out[vector + i] = sum;
+      out[vector + i] = dot(matrix, row, block, vector, n);
     }
   }
   return out;
@@ -150,14 +133,32 @@ function orthonormalize(block: Float64Array, n: number, width: number): void {
       const vector = t * n;
       for (let previous = 0; previous < t; previous += 1) {
         const other = previous * n;
-        let dot = 0;
-        for (let i = 0; i < n; i += 1) dot += block[vector + i]! * block[other + i]!;
-        for (let i = 0; i < n; i += 1) block[vector + i]! -= dot * block[other + i]!;
+        const overlap = dot(block, vector, block, other, n);
+        for (let i = 0; i < n; i += 1) block[vector + i]! -= overlap * block[other + i]!;
       }
-      let norm = 0;
-      for (let i = 0; i < n; i += 1) norm += block[vector + i]! ** 2;
-      norm = Math.sqrt(norm);
+      const norm = Math.sqrt(dot(block, vector, block, vector, n));
       for (let i = 0; i < n; i += 1) block[vector + i] = norm > 1e-300 ? block[vector + i]! / norm : 0;
     }
+  }
+}
+
+/** Σ x[xStart + i]·y[yStart + i] over `length` entries. */
+function dot(x: Float64Array, xStart: number, y: Float64Array, yStart: number, length: number): number {
+  let sum = 0;
+  for (let i = 0; i < length; i += 1) sum += x[xStart + i]! * y[yStart + i]!;
+  return sum;
+}
+
+/**
+ * The plane rotation (c, s) of two lines of `matrix`, `length` entries each, `stride` apart
+ * within a line: rows p and q (starts p·n and q·n, stride 1) or columns p and q (starts p and q,
+ * stride n).
+ */
+function rotate(matrix: Float64Array, first: number, second: number, stride: number, length: number, c: number, s: number): void {
+  for (let r = 0; r < length; r += 1) {
+    const x = matrix[first + r * stride]!;
+    const y = matrix[second + r * stride]!;
+    matrix[first + r * stride] = c * x - s * y;
+    matrix[second + r * stride] = s * x + c * y;
   }
 }
