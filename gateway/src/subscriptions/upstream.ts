@@ -333,7 +333,8 @@ class SharedSocket {
     this.#operations.clear();
     this.#pending.clear();
     for (const sink of sinks) this.#deliver(() => sink.error(failure));
-    if (this.#ws.readyState === WebSocket.OPEN) this.#ws.close(failure.kind === 'closed' && failure.code === 4400 ? 4400 : 1000, failure.kind === 'closed' && failure.code === 4400 ? 'Invalid message received' : 'Normal Closure');
+    const protocolViolation = failure.kind === 'closed' && failure.code === 4400;
+    if (this.#ws.readyState === WebSocket.OPEN) this.#ws.close(protocolViolation ? 4400 : 1000, protocolViolation ? 'Invalid message received' : 'Normal Closure');
     else if (this.#ws.readyState === WebSocket.CONNECTING) this.#ws.terminate();
   }
 
