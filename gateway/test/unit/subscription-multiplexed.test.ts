@@ -121,18 +121,24 @@ class RawClient {
   readonly socket: WebSocket;
   readonly messages: Record<string, unknown>[] = [];
   readonly closed: Promise<{ code: number; reason: string }>;
+  // Listened for from the start: callers often await something (a token) between creating the
+  // client and open(), and an 'open' event that fired meanwhile would otherwise be missed.
+  readonly #opened: Promise<void>;
 
   constructor(url: string) {
     this.socket = new WebSocket(url.replace(/^http/, 'ws'), 'graphql-transport-ws');
     this.socket.on('message', (data: Buffer) => this.messages.push(JSON.parse(data.toString()) as Record<string, unknown>));
     this.closed = new Promise((resolve) => this.socket.once('close', (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() })));
-  }
-
-  async open(init: Record<string, unknown>): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
+    this.#opened = new Promise<void>((resolve, reject) => {
       this.socket.once('open', () => resolve());
       this.socket.once('error', reject);
     });
+    // A client that is never opened must not leave an unhandled rejection behind.
+    this.#opened.catch(() => undefined);
+  }
+
+  async open(init: Record<string, unknown>): Promise<void> {
+    await this.#opened;
     this.send({ type: 'connection_init', payload: init });
   }
 
