@@ -88,13 +88,35 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
   const pruneBatch = 5_000;
   let prunedAt = 0;
   const table = `"${schemaName}"."outbox"`;
-  const listener = await pool.connect();
   let stopped = false;
   let wake: (() => void) | null = null;
   let holdsLock = false;
 
-  listener.on('notification', () => wake?.());
-  await listener.query(`LISTEN ${outboxChannel(schemaName)}`);
+  // The LISTEN connection also holds the relay's advisory lock. Postgres may end it (a restart,
+  // a dropped database, an administrator): the client then emits 'error', which without a
+  // listener would crash the process. The relay forgets it and the loop opens a new one; the lock
+  // went with the old session, so it is taken again there.
+  let listener: pg.PoolClient | null = null;
+  const connectListener = async (): Promise<pg.PoolClient> => {
+    const client = await pool.connect();
+    client.on('error', (error) => {
+      logger.warn('outbox relay lost its Postgres connection; reconnecting', { schema: schemaName, error: error.message });
+      if (listener !== client) return;
+      listener = null;
+      holdsLock = false;
+      client.release(error);
+    });
+    client.on('notification', () => wake?.());
+    try {
+      await client.query(`LISTEN ${outboxChannel(schemaName)}`);
+    } catch (error) {
+      client.release(error instanceof Error ? error : true);
+      throw error;
+    }
+    listener = client;
+    return client;
+  };
+  await connectListener();
 
   const publishBatch = async (): Promise<number> => {
     const { rows } = await pool.query<{ id: string; envelope: AnyEvent }>(
@@ -164,7 +186,7 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
     while (!stopped) {
       try {
         if (!holdsLock) {
-          const { rows } = await listener.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [`relay:${schemaName}`]);
+          const { rows } = await (listener ?? (await connectListener())).query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [`relay:${schemaName}`]);
           holdsLock = rows[0]?.locked === true;
           if (!holdsLock) {
             await sleep(pollMs);
@@ -194,8 +216,11 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
       stopped = true;
       wake?.();
       await loop;
-      if (holdsLock) await listener.query('SELECT pg_advisory_unlock(hashtext($1))', [`relay:${schemaName}`]).catch(() => undefined);
-      listener.release();
+      const client = listener;
+      listener = null;
+      if (!client) return;
+      if (holdsLock) await client.query('SELECT pg_advisory_unlock(hashtext($1))', [`relay:${schemaName}`]).catch(() => undefined);
+      client.release();
     },
   };
 }

@@ -5,6 +5,7 @@ import { pgSchema, text, uuid } from 'drizzle-orm/pg-core';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { testPool } from '../../src/testing.ts';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createScratchDatabase } from '../../../scripts/lib/services.ts';
 import { createEvent, type AnyEvent } from '../../src/events.ts';
@@ -32,7 +33,7 @@ describe('transactional outbox, relay and idempotent consumer', () => {
 
   beforeAll(async () => {
     database = await createScratchDatabase(inject('services').databaseUrl, 'outbox_it');
-    pool = new pg.Pool({ connectionString: database.url, max: 6 });
+    pool = testPool(database.url, 6);
     await pool.query(`
       CREATE SCHEMA outbox_it;
       CREATE TABLE outbox_it.outbox (id bigserial PRIMARY KEY, event_id uuid NOT NULL UNIQUE, envelope jsonb NOT NULL,
@@ -168,6 +169,35 @@ describe('transactional outbox, relay and idempotent consumer', () => {
       expect(left).toBe(0);
     } finally {
       await active.stop();
+    }
+  });
+
+  it('survives Postgres ending its LISTEN connection: no crash, a new connection, the next event still published', async () => {
+    const stream = newStream();
+    const relay = await startOutboxRelay({ pool, schemaName: 'outbox_it', redis, stream, logger, pollMs: 50 });
+    try {
+      await relay.drain();
+      const before = await redis.xlen(stream);
+      // The relay's own session: the one listening on the outbox channel (this pool is its only user).
+      const listening = async (): Promise<number[]> =>
+        (await pool.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND (query LIKE 'SELECT pg_try_advisory_lock%' OR query LIKE 'LISTEN %')")).rows.map(
+          (row) => row.pid,
+        );
+      const deadline = Date.now() + 10_000;
+      let pids = await listening();
+      while (pids.length === 0 && Date.now() < deadline) pids = await listening();
+      expect(pids.length).toBe(1);
+      await pool.query('SELECT pg_terminate_backend($1)', [pids[0]]);
+      // A session other than the terminated one takes the lock again.
+      let again = await listening();
+      while (!(again.length === 1 && again[0] !== pids[0]) && Date.now() < deadline) again = await listening();
+      expect(again).toHaveLength(1);
+      expect(again[0]).not.toBe(pids[0]);
+      await writeWithEvent(900);
+      while ((await redis.xlen(stream)) === before && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(await redis.xlen(stream)).toBe(before + 1);
+    } finally {
+      await relay.stop();
     }
   });
 
