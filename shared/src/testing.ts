@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from 'jose';
-import type pg from 'pg';
+import pg from 'pg';
 import { createTokenVerifier, type Role, type TokenVerifier } from './auth.ts';
 
 // Helpers for subgraph integration tests (import '@platform/shared/testing'; never from
@@ -120,3 +120,14 @@ export async function pollUntil<T>(probe: () => Promise<T | null>, timeoutMs = 6
 }
 
 export { seededRandom } from './seeded-random.ts';
+
+/**
+ * A pg pool for a test's own queries. Postgres may end an idle client's session (a scratch
+ * database dropped with FORCE at teardown, a terminated backend); a pool without an 'error'
+ * listener turns that into an uncaught exception that fails the whole run.
+ */
+export function testPool(connectionString: string, max: number): pg.Pool {
+  const pool = new pg.Pool({ connectionString, max });
+  pool.on('error', () => undefined);
+  return pool;
+}

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
 import neo4j from 'neo4j-driver';
 import pg from 'pg';
+import { testPool } from '@platform/shared/testing';
 import { Redis } from 'ioredis';
 import { createScratchDatabase } from '../../scripts/lib/services.ts';
 import { migrateAll } from '../../scripts/lib/migrations.ts';
@@ -62,7 +63,7 @@ export async function startTestEnvironment(): Promise<TestEnvironment> {
       EVENT_STREAM_PREFIX: eventStreamPrefix,
     },
   });
-  const pool = new pg.Pool({ connectionString: scratch.url, max: 2 });
+  const pool = testPool(scratch.url, 2);
 
   const graphql: TestEnvironment['graphql'] = async (query, variables, token) => {
     const response = await fetch(stack.gatewayUrl, {

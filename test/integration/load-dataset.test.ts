@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
+import { testPool } from '@platform/shared/testing';
 import neo4j from 'neo4j-driver';
 import { connectNeo4j, type Driver } from '@platform/shared';
 import type { Dataset, DatasetRating } from '../../scripts/lib/dataset.ts';
@@ -146,7 +147,7 @@ beforeAll(async () => {
   neo4jHome = mkdtempSync(join(tmpdir(), 'load-dataset-neo4j-'));
   neo4jServer = await startNeo4j({ home: neo4jHome, port: 0, heapMb: 512, pageCacheMb: 128 });
   target = { databaseUrl: scratch.url, neo4j: { uri: neo4jServer.uri, user: neo4jServer.user, password: neo4jServer.password } };
-  pool = new pg.Pool({ connectionString: scratch.url, max: 2 });
+  pool = testPool(scratch.url, 2);
   driver = connectNeo4j(target.neo4j);
   firstLoad = await loadDataset(dataset, target);
 });

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import neo4j from 'neo4j-driver';
 import pg from 'pg';
+import { testPool } from '@platform/shared/testing';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadDataset } from '../../../../scripts/lib/load-dataset.ts';
 import { migrateAll } from '../../../../scripts/lib/migrations.ts';
@@ -27,7 +28,7 @@ beforeAll(async () => {
   scratch = await createScratchDatabase(inject('services').databaseUrl, 'rebuild_graph');
   await migrateAll(scratch.url);
   graph = await startTestGraph();
-  pool = new pg.Pool({ connectionString: scratch.url, max: 4 });
+  pool = testPool(scratch.url, 4);
   await loadDataset(dataset, { databaseUrl: scratch.url, neo4j: graph.settings });
   // The loader writes no exclusions: exclude three rated movies, at the time of their rating.
   await pool.query(`

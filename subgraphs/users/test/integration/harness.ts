@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { inject } from 'vitest';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import pg from 'pg';
+import { testPool } from '@platform/shared/testing';
 import { Redis } from 'ioredis';
 import { parseEvent, type AnyEvent, type RunningServer } from '@platform/shared';
 import { createScratchDatabase } from '../../../../scripts/lib/services.ts';
@@ -71,7 +72,7 @@ export async function startUsersHarness(extraEnv: Record<string, string> = {}): 
   const stream = `test:users-events:${randomUUID()}`;
   const options = { loginThrottleKeyPrefix: `users-it:${randomUUID()}:`, eventStream: stream };
   let server: RunningServer = await startUsersSubgraph(env, options);
-  const pool = new pg.Pool({ connectionString: database.url, max: 2 });
+  const pool = testPool(database.url, 2);
   const redis = new Redis(services.redisUrl);
 
   const call: UsersHarness['call'] = async (query, variables = {}, options = {}) => {
