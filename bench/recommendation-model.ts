@@ -2,6 +2,7 @@
 // latency over HTTP. Prints figures, asserts nothing (tests never time).
 //
 //   npm run bench:recommendation-model -- [--builds 3] [--requests 4000] [--concurrency 32] [--no-serving] [--no-load]
+//                                         [--think-ms 1000,100,30] [--paced-requests 1920]
 //
 // Uses the Neo4j at NEO4J_URI / NEO4J_USER / NEO4J_PASSWORD when set (it writes the dataset and
 // the 'default' model into it: use a scratch database), otherwise starts a private one (1 GB heap,
@@ -21,14 +22,20 @@
 //    `Movie.similarMovies(first: 10)` (through `_entities`, as the gateway calls it) for random
 //    movies: one client alone, then `--concurrency` clients: p50, p99 and throughput. A last row,
 //    `{ __typename }` with a user's token, is the floor: what HTTP, the token check and GraphQL
-//    cost on this machine before any recommendation work.
+//    cost on this machine before any recommendation work. Each row also shows the CPU time per
+//    request of the subgraph, Neo4j (its pid: known when the bench starts it, else NEO4J_PID)
+//    and the load generator (this process), read from /proc: where a request's time goes.
+// 4. The same users with think times (`--think-ms`, exponential with that mean, after every
+//    answer) for a random user's recommendations and a random movie's similarMovies: latency at
+//    the rates people browsing produce, rather than with every client sending back to back.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
@@ -47,11 +54,19 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '32' },
     'no-serving': { type: 'boolean', default: false },
     'no-load': { type: 'boolean', default: false },
+    'think-ms': { type: 'string', default: '1000,100,30' },
+    'paced-requests': { type: 'string', default: '1920' },
   },
 });
 const builds = Number(args.builds);
 const requests = Number(args.requests);
 const concurrency = Number(args.concurrency);
+const thinkTimes = args['think-ms'] === '' ? [] : args['think-ms'].split(',').map(Number);
+const pacedRequests = Number(args['paced-requests']);
+if (thinkTimes.some((value) => !Number.isFinite(value) || value <= 0)) {
+  console.error(`--think-ms takes positive milliseconds separated by commas (or '' for none), got '${args['think-ms']}'`);
+  process.exit(2);
+}
 const log = (message: string): void => {
   process.stderr.write(`${message}\n`);
 };
@@ -63,12 +78,15 @@ if (!existsSync(join(defaultMovieLensDir, 'ratings.csv'))) {
 
 let settings: Neo4jSettings;
 let stopNeo4j = async (): Promise<void> => {};
+// For the CPU columns: the JVM's pid (NEO4J_PID when the Neo4j is someone else's).
+let neo4jPid: number | null = process.env.NEO4J_PID ? Number(process.env.NEO4J_PID) : null;
 if (process.env.NEO4J_URI && process.env.NEO4J_PASSWORD) {
   settings = { uri: process.env.NEO4J_URI, user: process.env.NEO4J_USER ?? 'neo4j', password: process.env.NEO4J_PASSWORD };
 } else {
   const home = await mkdtemp(join(tmpdir(), 'bench-recommendation-model-'));
   const server = await startNeo4j({ home, port: 0, heapMb: 1024, pageCacheMb: 512 });
   settings = { uri: server.uri, user: server.user, password: server.password };
+  neo4jPid = server.pid;
   stopNeo4j = async () => {
     await server.stop();
     await rm(home, { recursive: true, force: true });
@@ -137,12 +155,19 @@ try {
     interface Kind {
       name: string;
       request: () => { query: string; variables: Record<string, unknown>; token?: string };
+      /** also measured with think times (the two the targets name) */
+      paced?: boolean;
     }
     const kinds: Kind[] = [
-      { name: 'recommendations(first: 20), random user', request: () => ({ query: recommendationsQuery, variables: { first: 20 }, token: pick(userTokens) }) },
+      {
+        name: 'recommendations(first: 20), random user',
+        request: () => ({ query: recommendationsQuery, variables: { first: 20 }, token: pick(userTokens) }),
+        paced: true,
+      },
       {
         name: 'similarMovies(first: 10), random movie',
         request: () => ({ query: similarQuery, variables: { representations: [{ __typename: 'Movie', id: String(pick(dataset.movieIds)) }] } }),
+        paced: true,
       },
       {
         name: 'similarMovies(first: 10), one of the 100 most rated',
@@ -174,9 +199,16 @@ try {
       if (body.errors) throw new Error(`${kind.name}: ${body.errors[0]?.message}`);
       return elapsed;
     };
-    const measure = async (kind: Kind, count: number, clients: number): Promise<{ latencies: number[]; seconds: number }> => {
+    interface Measured {
+      latencies: number[];
+      seconds: number;
+      /** CPU milliseconds per request: the subgraph, Neo4j (null: pid unknown) and this load generator. */
+      cpu: { subgraph: number | null; neo4j: number | null; loadGenerator: number };
+    }
+    const measure = async (kind: Kind, count: number, clients: number): Promise<Measured> => {
       const latencies: number[] = [];
       let next = 0;
+      const cpuBefore = { subgraph: processCpuMs(subgraph?.pid), neo4j: processCpuMs(neo4jPid), own: process.cpuUsage() };
       const started = performance.now();
       await Promise.all(
         Array.from({ length: clients }, async () => {
@@ -186,11 +218,42 @@ try {
           }
         }),
       );
+      const seconds = (performance.now() - started) / 1000;
+      const own = process.cpuUsage(cpuBefore.own);
+      const perRequest = (before: number | null, after: number | null) => (before === null || after === null ? null : (after - before) / count);
+      return {
+        latencies: latencies.sort((a, b) => a - b),
+        seconds,
+        cpu: {
+          subgraph: perRequest(cpuBefore.subgraph, processCpuMs(subgraph?.pid)),
+          neo4j: perRequest(cpuBefore.neo4j, processCpuMs(neo4jPid)),
+          loadGenerator: (own.user + own.system) / 1000 / count,
+        },
+      };
+    };
+
+    /** `clients` users send `count` requests in all, each pausing a random think time after every answer. */
+    const measureWithThinkTime = async (kind: Kind, count: number, clients: number, thinkMs: number): Promise<{ latencies: number[]; seconds: number }> => {
+      const latencies: number[] = [];
+      let next = 0;
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: clients }, async () => {
+          // Staggered starts: the users do not arrive in one burst.
+          await sleep(random() * thinkMs);
+          while (next < count) {
+            next++;
+            latencies.push(await send(kind));
+            await sleep(-Math.log(1 - random()) * thinkMs);
+          }
+        }),
+      );
       return { latencies: latencies.sort((a, b) => a - b), seconds: (performance.now() - started) / 1000 };
     };
 
     log(`serving: warming up, then ${requests} requests per kind with ${concurrency} concurrent clients`);
     for (const kind of kinds) await measure(kind, 300, concurrency);
+    const cpuCell = (value: number | null): string => (value === null ? '-' : value.toFixed(2));
     const rows: string[] = [];
     for (const kind of kinds) {
       const alone = await measure(kind, 200, 1);
@@ -201,16 +264,47 @@ try {
         percentile(loaded.latencies, 0.5).toFixed(1),
         percentile(loaded.latencies, 0.99).toFixed(1),
         String(Math.round(loaded.latencies.length / loaded.seconds)),
+        cpuCell(loaded.cpu.subgraph),
+        cpuCell(loaded.cpu.neo4j),
+        cpuCell(loaded.cpu.loadGenerator),
       ];
       rows.push(`| ${row.join(' | ')} |`);
       log(`  ${row.join('  ')}`);
     }
+
+    // The same users with a think time between a response and their next request (exponential,
+    // mean --think-ms): what 32 people browsing see, as opposed to 32 clients sending back to back.
+    const pacedRows: string[] = [];
+    const paced = kinds.filter((kind) => kind.paced);
+    for (const thinkMs of thinkTimes) {
+      for (const kind of paced) {
+        const result = await measureWithThinkTime(kind, pacedRequests, concurrency, thinkMs);
+        const row = [
+          kind.name,
+          String(thinkMs),
+          percentile(result.latencies, 0.5).toFixed(1),
+          percentile(result.latencies, 0.99).toFixed(1),
+          result.latencies.at(-1)?.toFixed(1) ?? '-',
+          String(Math.round(result.latencies.length / result.seconds)),
+        ];
+        pacedRows.push(`| ${row.join(' | ')} |`);
+        log(`  ${row.join('  ')}`);
+      }
+    }
+
     console.log(
       `\nServing over HTTP (recommendations subgraph, own process, cache off; targets: recommendations p99 <= 15 ms, similarMovies p99 <= 10 ms at 32 clients); ` +
         `load average ${loadavg().map((load) => load.toFixed(1)).join(' ')} on ${cpus().length} CPUs\n`,
     );
-    console.log(`| request | 1 client p50 ms | ${concurrency} clients p50 ms | p99 ms | req/s |\n|---|---:|---:|---:|---:|`);
+    console.log(
+      `| request | 1 client p50 ms | ${concurrency} clients p50 ms | p99 ms | req/s | CPU ms per request: subgraph | Neo4j | load generator |\n|---|---:|---:|---:|---:|---:|---:|---:|`,
+    );
     for (const row of rows) console.log(row);
+    if (pacedRows.length > 0) {
+      console.log(`\n${concurrency} users, each waiting a think time (exponential, mean as shown) between a response and their next request:\n`);
+      console.log('| request | think time ms | p50 ms | p99 ms | max ms | req/s |\n|---|---:|---:|---:|---:|---:|');
+      for (const row of pacedRows) console.log(row);
+    }
   }
 } finally {
   for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => log(`cleanup failed: ${String(error)}`));
@@ -222,6 +316,21 @@ try {
 
 function ms(value: number): string {
   return value >= 1_000 ? `${(value / 1_000).toFixed(2)} s` : `${Math.round(value)} ms`;
+}
+
+/** CPU time (user + system) a process has used so far, from /proc; null where unknown. */
+function processCpuMs(pid: number | null | undefined): number | null {
+  if (!pid) return null;
+  // /proc reports CPU time in USER_HZ ticks, 100 per second on every Linux architecture Node runs on.
+  // (A function-local constant: module-level ones below the bench's top-level code are not yet initialised when it runs.)
+  const clockTicksPerSecond = 100;
+  try {
+    // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond;
+  } catch {
+    return null;
+  }
 }
 
 function percentile(sorted: readonly number[], p: number): number {
