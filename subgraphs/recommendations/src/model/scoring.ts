@@ -107,11 +107,17 @@ function strongestReasons(
   if (denseIds) ranked.forEach(([movieId], slot) => (scratchTotals[movieId] = slot + 1));
   for (const item of profile) {
     if (item.weight <= 0 || (canExplain && !canExplain(item.movieId))) continue;
-    for (const neighbour of neighboursOf(item.movieId) ?? []) {
-      if (neighbour.score <= 0) continue;
-      const slot = slots ? (slots.get(neighbour.movieId) ?? -1) : scratchTotals[neighbour.movieId]! - 1;
+    const list = neighboursOf(item.movieId);
+    if (!list) continue;
+    // Dense ids: the columns denseTotals packed (every list it read could be).
+    const columns = slots ? null : packed(list);
+    for (let index = 0; index < list.length; index += 1) {
+      const movieId = columns ? columns.movieIds[index]! : list[index]!.movieId;
+      const score = columns ? columns.scores[index]! : list[index]!.score;
+      if (score <= 0) continue;
+      const slot = slots ? (slots.get(movieId) ?? -1) : scratchTotals[movieId]! - 1;
       if (slot < 0) continue;
-      const value = item.weight * neighbour.score;
+      const value = item.weight * score;
       const base = slot * maxReasons;
       let position = maxReasons;
       while (position > 0 && (value > reasonValues[base + position - 1]! || (value === reasonValues[base + position - 1]! && item.movieId < reasonIds[base + position - 1]!))) position -= 1;
@@ -159,10 +165,6 @@ const supportedFlag = 4;
 let scratchTotals = new Float64Array(1024);
 let scratchFlags = new Uint8Array(1024);
 
-// Neighbour lists already checked to index the scratch arrays (which only ever grow): a model's
-// lists are immutable and asked again on every request, so each is checked once, not per pair.
-const indexableLists = new WeakSet<readonly Neighbour[]>();
-
 const indexable = (movieId: number): boolean => movieId >= 0 && movieId < denseIdLimit && Number.isInteger(movieId);
 
 function growScratch(movieId: number): void {
@@ -174,6 +176,36 @@ function growScratch(movieId: number): void {
   flags.set(scratchFlags);
   scratchTotals = totals;
   scratchFlags = flags;
+}
+
+/** A neighbour list as two columns: the hot loops read contiguous numbers instead of one object per pair. */
+interface PackedNeighbours {
+  movieIds: Int32Array;
+  scores: Float64Array;
+}
+
+// Neighbour lists packed into columns once, after checking that their ids index the scratch
+// arrays (which only ever grow): a model's lists are immutable and asked again on every request.
+// null: a list with an id that cannot index them (the Map path then). ~12 bytes per edge, and
+// dropped with the lists (a retired model's copy).
+const packedLists = new WeakMap<readonly Neighbour[], PackedNeighbours | null>();
+
+function packed(list: readonly Neighbour[]): PackedNeighbours | null {
+  const known = packedLists.get(list);
+  if (known !== undefined) return known;
+  let columns: PackedNeighbours | null = { movieIds: new Int32Array(list.length), scores: new Float64Array(list.length) };
+  for (let index = 0; index < list.length; index += 1) {
+    const { movieId, score } = list[index]!;
+    if (!indexable(movieId)) {
+      columns = null;
+      break;
+    }
+    if (movieId >= scratchFlags.length) growScratch(movieId);
+    columns.movieIds[index] = movieId;
+    columns.scores[index] = score;
+  }
+  packedLists.set(list, columns);
+  return columns;
 }
 
 /** mapTotals over scratch arrays (same sums in the same order), or null when an id cannot index one. */
@@ -199,23 +231,18 @@ function denseTotals(profile: readonly ProfileItem[], neighboursOf: (movieId: nu
     if (weight <= 0) continue;
     const list = neighboursOf(item.movieId);
     if (!list) continue;
-    if (!indexableLists.has(list)) {
-      for (const neighbour of list) {
-        if (!indexable(neighbour.movieId)) {
-          reset();
-          return null;
-        }
-        if (neighbour.movieId >= scratchFlags.length) growScratch(neighbour.movieId);
-      }
-      indexableLists.add(list);
+    const columns = packed(list);
+    if (!columns) {
+      reset();
+      return null;
     }
-    for (let index = 0; index < list.length; index += 1) {
-      const neighbour = list[index]!;
-      const movieId = neighbour.movieId;
+    const { movieIds, scores } = columns;
+    for (let index = 0; index < movieIds.length; index += 1) {
+      const movieId = movieIds[index]!;
       const flags = scratchFlags[movieId]!;
       if ((flags & seenFlag) !== 0) continue;
       if (flags === 0) touched.push(movieId);
-      const score = neighbour.score;
+      const score = scores[index]!;
       scratchTotals[movieId]! += weight * score;
       scratchFlags[movieId] = flags | touchedFlag | (score > 0 ? supportedFlag : 0);
     }
