@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenVerifier } from '../../src/auth.ts';
 import { createRemoteJwks } from '../../src/jwks.ts';
 
-// A real HTTP JWKS endpoint on loopback whose answers the test controls.
+// A real HTTP JWKS endpoint on loopback whose answers the test controls. The verifiers keep no
+// verified tokens (cache: false): two tokens signed in the same second are the same text, and
+// these tests are about when the key set is fetched.
 describe('remote JWKS that survives its source being down', () => {
   let server: Server;
   let url: string;
@@ -34,7 +36,7 @@ describe('remote JWKS that survives its source being down', () => {
     const first = await signer('k1');
     served = { status: 200, keys: [first.publicJwk] };
     const jwks = createRemoteJwks(url, { maxAgeMs: 0, cooldownMs: 0 });
-    const verifier = createTokenVerifier({ issuer: 'iss', audience: 'aud', keys: jwks.getKey });
+    const verifier = createTokenVerifier({ issuer: 'iss', audience: 'aud', keys: jwks.getKey, cache: false });
     await expect(verifier.verify(await first.sign())).resolves.toMatchObject({ id: 'u1' });
     served = { status: 503, keys: [] };
     const before = fetches;
@@ -47,14 +49,14 @@ describe('remote JWKS that survives its source being down', () => {
     const newKey = await signer('new');
     served = { status: 200, keys: [oldKey.publicJwk] };
     const jwks = createRemoteJwks(url, { maxAgeMs: 60_000, cooldownMs: 0 });
-    const verifier = createTokenVerifier({ issuer: 'iss', audience: 'aud', keys: jwks.getKey });
+    const verifier = createTokenVerifier({ issuer: 'iss', audience: 'aud', keys: jwks.getKey, cache: false });
     await verifier.verify(await oldKey.sign());
     served = { status: 200, keys: [newKey.publicJwk, oldKey.publicJwk] };
     await expect(verifier.verify(await newKey.sign())).resolves.toMatchObject({ id: 'u1' });
 
     const cooled = createRemoteJwks(url, { maxAgeMs: 60_000, cooldownMs: 60_000 });
     served = { status: 200, keys: [oldKey.publicJwk] };
-    const strict = createTokenVerifier({ issuer: 'iss', audience: 'aud', keys: cooled.getKey });
+    const strict = createTokenVerifier({ issuer: 'iss', audience: 'aud', keys: cooled.getKey, cache: false });
     await strict.verify(await oldKey.sign());
     const before = fetches;
     for (let attempt = 0; attempt < 5; attempt += 1) {

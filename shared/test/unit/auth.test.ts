@@ -1,4 +1,4 @@
-import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
+import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type JWK, type JWTVerifyGetKey } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTokenVerifier, viewerFromAuthorization, type TokenVerifier } from '../../src/auth.ts';
 
@@ -66,5 +66,73 @@ describe('access token verification', () => {
   it('treats a missing header as anonymous and a malformed one as an error', async () => {
     expect(await viewerFromAuthorization(undefined, verifier)).toBeNull();
     await expect(viewerFromAuthorization('Token abc', verifier)).rejects.toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
+  });
+
+  describe('cache of verified tokens', () => {
+    /** A key resolver that counts signature checks, and a verifier on a clock the test moves. */
+    const countingVerifier = (cache?: { maxEntries: number; maxAgeMs: number } | false) => {
+      const localKeys = createLocalJWKSet({ keys: [publicJwk] });
+      const state = { keyLookups: 0, now: Date.now() };
+      const counted: JWTVerifyGetKey = (header, token) => {
+        state.keyLookups += 1;
+        return localKeys(header, token);
+      };
+      const cached = createTokenVerifier({ issuer, audience, keys: counted, now: () => state.now, ...(cache === undefined ? {} : { cache }) });
+      return { cached, state };
+    };
+
+    it('answers a token it verified from memory, with the same viewer', async () => {
+      const { cached, state } = countingVerifier();
+      const token = await sign({ role: 'USER' });
+      const first = await cached.verify(token);
+      const second = await cached.verify(token);
+      expect(second).toEqual(first);
+      expect(second).toMatchObject({ id: 'user-1', role: 'USER' });
+      expect(state.keyLookups).toBe(1);
+      expect(Object.isFrozen(second)).toBe(true);
+    });
+
+    it('checks the signature again after maxAgeMs', async () => {
+      const { cached, state } = countingVerifier({ maxEntries: 10, maxAgeMs: 1_000 });
+      const token = await sign({ role: 'USER' });
+      await cached.verify(token);
+      state.now += 999;
+      await cached.verify(token);
+      expect(state.keyLookups).toBe(1);
+      state.now += 1;
+      await cached.verify(token);
+      expect(state.keyLookups).toBe(2);
+    });
+
+    it('never answers past the token\'s expiry: an expired token is refused as expired', async () => {
+      const { cached, state } = countingVerifier({ maxEntries: 10, maxAgeMs: 3_600_000 });
+      const token = await sign({ role: 'USER' }, { expiresIn: '5m' });
+      await cached.verify(token);
+      state.now += 5 * 60_000 + 1_000;
+      await expect(cached.verify(token)).rejects.toMatchObject({ message: expect.stringContaining('expired'), extensions: { code: 'UNAUTHENTICATED' } });
+      await expect(cached.verify(token)).rejects.toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
+    });
+
+    it('does not remember rejections: a bad token is checked, and refused, every time', async () => {
+      const { cached, state } = countingVerifier();
+      const token = await sign({ role: 'USER' }, { issuer: 'evil' });
+      await expect(cached.verify(token)).rejects.toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
+      await expect(cached.verify(token)).rejects.toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
+      expect(state.keyLookups).toBe(2);
+    });
+
+    it('keeps at most maxEntries tokens, and can be turned off', async () => {
+      const small = countingVerifier({ maxEntries: 1, maxAgeMs: 60_000 });
+      const [first, second] = [await sign({ role: 'USER' }), await sign({ role: 'ADMIN' })];
+      await small.cached.verify(first);
+      await small.cached.verify(second);
+      await small.cached.verify(first);
+      expect(small.state.keyLookups).toBe(3);
+
+      const off = countingVerifier(false);
+      await off.cached.verify(first);
+      await off.cached.verify(first);
+      expect(off.state.keyLookups).toBe(2);
+    });
   });
 });
