@@ -105,6 +105,8 @@ export interface NewMovieCandidate {
 export interface NewMovieRules {
   maxRatings: number;
   minScore: number;
+  /** Return at most this many (default: all). Reasons are worked out only for those returned. */
+  limit?: number;
 }
 
 /**
@@ -120,21 +122,25 @@ export function scoreNewMovies(liked: readonly LikedMovie[], candidates: readonl
   if (totalWeight <= 0) return [];
   const taste = new Map<string, number>();
   for (const movie of liked) for (const genre of new Set(movie.genres)) taste.set(genre, (taste.get(genre) ?? 0) + movie.weight / totalWeight);
-  const scored: RecommendedMovie[] = [];
+  const matching: { movieId: number; genres: string[]; score: number }[] = [];
   for (const candidate of candidates) {
     const genres = [...new Set(candidate.genres)];
     if (candidate.ratings > rules.maxRatings || genres.length === 0) continue;
     const score = genres.reduce((sum, genre) => sum + (taste.get(genre) ?? 0), 0) / genres.length;
-    if (score < rules.minScore) continue;
+    if (score >= rules.minScore) matching.push({ movieId: candidate.movieId, genres, score });
+  }
+  matching.sort((a, b) => b.score - a.score || b.movieId - a.movieId);
+  // A request mixes in one or two of them: ranking every liked movie as a reason for every match
+  // cost more than the rest of this function.
+  return matching.slice(0, rules.limit ?? matching.length).map(({ movieId, genres, score }) => {
     const because = liked
       .map((movie) => ({ movie, shared: movie.genres.filter((genre) => genres.includes(genre)).length }))
       .filter((entry) => entry.shared > 0)
       .sort((a, b) => b.shared - a.shared || b.movie.weight - a.movie.weight || a.movie.movieId - b.movie.movieId)
       .slice(0, maxReasons)
       .map((entry) => entry.movie.movieId);
-    scored.push({ movieId: candidate.movieId, score, because, source: 'GENRE_PREFERENCE' });
-  }
-  return scored.sort((a, b) => b.score - a.score || b.movieId - a.movieId);
+    return { movieId, score, because, source: 'GENRE_PREFERENCE' as const };
+  });
 }
 
 /** How many of `limit` places new movies may take: one in ten, at least one. */
@@ -539,7 +545,11 @@ export function createModelRecommender(driver: Driver, logger: Logger, overrides
         const newMovies: NewMovieCandidate[] = (record.get('newMovies') as [number, string[] | null, number][])
           .filter(([movieId]) => !seen.has(movieId))
           .map(([movieId, movieGenres, ratings]) => ({ movieId, genres: movieGenres ?? [], ratings }));
-        const matchingNew = options.mixInNewMovies ? scoreNewMovies(liked, newMovies, { maxRatings: options.newMovieMaxRatings, minScore: options.newMovieMinScore }) : [];
+        // New movies are never collaborative picks (the model has no edges to them), so the best
+        // newMovieSlots(limit) are all mixInNewMovies can take.
+        const matchingNew = options.mixInNewMovies
+          ? scoreNewMovies(liked, newMovies, { maxRatings: options.newMovieMaxRatings, minScore: options.newMovieMinScore, limit: newMovieSlots(limit) })
+          : [];
         const personal = mixInNewMovies(collaborative, matchingNew, limit);
         if (personal.length >= limit) return personal;
 

@@ -59,6 +59,19 @@ describe('scoreNewMovies', () => {
     expect(result.map((item) => item.movieId)).toEqual([102, 101, 100]);
   });
 
+  it('returns only the best `limit`, each with its reasons, as the full ranking would', () => {
+    const candidates = [
+      { movieId: 100, genres: ['Sci-Fi', 'Drama'], ratings: 0 },
+      { movieId: 101, genres: ['Sci-Fi'], ratings: 0 },
+      { movieId: 102, genres: ['Sci-Fi', 'Action'], ratings: 0 },
+    ];
+    const all = scoreNewMovies(liked, candidates, rules);
+    const best = scoreNewMovies(liked, candidates, { ...rules, limit: 2 });
+    expect(best).toEqual(all.slice(0, 2));
+    expect(best.map((item) => item.movieId)).toEqual([101, 102]);
+    expect(best[1]?.because).toEqual([1, 2, 3]);
+  });
+
   it('finds nothing for a user who liked nothing', () => {
     expect(scoreNewMovies([], [{ movieId: 100, genres: ['Sci-Fi'], ratings: 0 }], rules)).toEqual([]);
   });
