@@ -2,7 +2,7 @@
 // latency over HTTP. Prints figures, asserts nothing (tests never time).
 //
 //   npm run bench:recommendation-model -- [--builds 3] [--requests 4000] [--concurrency 32] [--no-serving] [--no-load]
-//                                         [--think-ms 1000,100,30] [--paced-requests 1920]
+//                                         [--think-ms 1000,100,30] [--paced-requests 1920] [--only <text>]
 //
 // Uses the Neo4j at NEO4J_URI / NEO4J_USER / NEO4J_PASSWORD when set (it writes the dataset and
 // the 'default' model into it: use a scratch database), otherwise starts a private one (1 GB heap,
@@ -56,6 +56,7 @@ const { values: args } = parseArgs({
     'no-load': { type: 'boolean', default: false },
     'think-ms': { type: 'string', default: '1000,100,30' },
     'paced-requests': { type: 'string', default: '1920' },
+    only: { type: 'string', default: '' },
   },
 });
 const builds = Number(args.builds);
@@ -186,6 +187,8 @@ try {
       { name: 'floor: `{ __typename }`, random user (no resolver, no database)', request: () => ({ query: '{ __typename }', variables: {}, token: pick(userTokens) }) },
     ];
 
+    // --only: the request kinds whose name contains the text (e.g. to profile one of them).
+    const measured = kinds.filter((kind) => kind.name.includes(args.only));
     const send = async (kind: Kind): Promise<number> => {
       const { query, variables, token } = kind.request();
       const started = performance.now();
@@ -252,10 +255,10 @@ try {
     };
 
     log(`serving: warming up, then ${requests} requests per kind with ${concurrency} concurrent clients`);
-    for (const kind of kinds) await measure(kind, 300, concurrency);
+    for (const kind of measured) await measure(kind, 300, concurrency);
     const cpuCell = (value: number | null): string => (value === null ? '-' : value.toFixed(2));
     const rows: string[] = [];
-    for (const kind of kinds) {
+    for (const kind of measured) {
       const alone = await measure(kind, 200, 1);
       const loaded = await measure(kind, requests, concurrency);
       const row = [
@@ -275,7 +278,7 @@ try {
     // The same users with a think time between a response and their next request (exponential,
     // mean --think-ms): what 32 people browsing see, as opposed to 32 clients sending back to back.
     const pacedRows: string[] = [];
-    const paced = kinds.filter((kind) => kind.paced);
+    const paced = measured.filter((kind) => kind.paced);
     for (const thinkMs of thinkTimes) {
       for (const kind of paced) {
         const result = await measureWithThinkTime(kind, pacedRequests, concurrency, thinkMs);
