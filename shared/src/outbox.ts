@@ -225,12 +225,19 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
   };
 }
 
-/** Consumer side: ids of events already applied, in the consumer's own schema. */
+/**
+ * Consumer side: ids of events already applied, in the consumer's own schema. Indexed by
+ * processed_at for the consumer's retention (oldest first, in batches).
+ */
 export function processedEventsTable(schema: PgSchema) {
-  return schema.table('processed_events', {
-    eventId: uuid('event_id').primaryKey(),
-    processedAt: timestamp('processed_at', { withTimezone: true }).notNull().defaultNow(),
-  });
+  return schema.table(
+    'processed_events',
+    {
+      eventId: uuid('event_id').primaryKey(),
+      processedAt: timestamp('processed_at', { withTimezone: true }).notNull().defaultNow(),
+    },
+    (table) => [index('processed_events_processed_at_idx').on(table.processedAt)],
+  );
 }
 
 export type ProcessedEventsTable = ReturnType<typeof processedEventsTable>;

@@ -16,6 +16,7 @@ import { cacheNamespaceOf, createReadCache, withReadCache } from './cache.ts';
 import { analyticsStreamsFor, readGroupLag, startAnalyticsConsumer, streamList, type AnalyticsStreams } from './consumer.ts';
 import { createAnalyticsData } from './data.ts';
 import { resolvers, type AnalyticsContext } from './resolvers.ts';
+import { defaultProcessedEventsRetentionMs, startProcessedEventsPruner } from './retention.ts';
 
 export function readAnalyticsConfig(env: Record<string, string | undefined> = process.env) {
   const read = envReader(env);
@@ -27,6 +28,8 @@ export function readAnalyticsConfig(env: Record<string, string | undefined> = pr
     cacheTtlSeconds: read.int('ANALYTICS_CACHE_TTL_SECONDS', 5, { min: 0, max: 3_600 }),
     /** the cache may live in another Redis than the streams (one that may evict, say) */
     cacheRedisUrl: read.url('ANALYTICS_CACHE_REDIS_URL', ['redis:', 'rediss:'], redisUrl),
+    /** how long applied event ids are kept (src/retention.ts); 0 = forever */
+    processedEventsRetentionHours: read.int('ANALYTICS_PROCESSED_EVENTS_RETENTION_HOURS', defaultProcessedEventsRetentionMs / 3_600_000, { min: 0, max: 87_600 }),
   };
 }
 
@@ -35,6 +38,8 @@ export interface AnalyticsSubgraphOptions extends PostgresSubgraphOptions {
   eventStreams?: Partial<AnalyticsStreams>;
   /** The consumer's name within the `analytics` group; defaults to host and pid. */
   consumerName?: string;
+  /** How often processed event ids past their retention are deleted (default 10 minutes). */
+  processedEventsPruneEveryMs?: number;
 }
 
 
@@ -46,7 +51,7 @@ export interface AnalyticsSubgraphOptions extends PostgresSubgraphOptions {
  */
 export async function startAnalyticsSubgraph(env: Record<string, string | undefined> = process.env, options: AnalyticsSubgraphOptions = {}): Promise<RunningServer> {
   const config = readAnalyticsConfig(env);
-  const { eventStreams, consumerName, ...postgresOptions } = options;
+  const { eventStreams, consumerName, processedEventsPruneEveryMs, ...postgresOptions } = options;
   const streams: AnalyticsStreams = { ...analyticsStreamsFor(config.eventStreamPrefix), ...eventStreams };
   const logger = createLogger('analytics', { level: config.logLevel });
 
@@ -85,6 +90,17 @@ export async function startAnalyticsSubgraph(env: Record<string, string | undefi
     });
     consumerOwnsRedis = true;
     releases.push(() => consumer.stop());
+    if (config.processedEventsRetentionHours > 0) {
+      const pruner = startProcessedEventsPruner({
+        db: consumerPostgres.db,
+        redis: statusRedis,
+        streams: streamList(streams),
+        logger,
+        retainMs: config.processedEventsRetentionHours * 3_600_000,
+        everyMs: processedEventsPruneEveryMs ?? 10 * 60_000,
+      });
+      releases.push(() => pruner.stop());
+    }
 
     const server = await startPostgresSubgraph<AnalyticsContext>({
       name: 'analytics',

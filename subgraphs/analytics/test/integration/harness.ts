@@ -6,7 +6,7 @@ import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type CryptoKey 
 import { createTokenVerifier, migrateSchema, type AnyEvent, type Role, type RunningServer, type TokenVerifier } from '@platform/shared';
 import { createScratchDatabase } from '../../../../scripts/lib/services.ts';
 import { migrateAll } from '../../../../scripts/lib/migrations.ts';
-import { startAnalyticsSubgraph } from '../../src/index.ts';
+import { startAnalyticsSubgraph, type AnalyticsSubgraphOptions } from '../../src/index.ts';
 import { analyticsConsumerGroup, streamList, type AnalyticsStreams } from '../../src/consumer.ts';
 
 // The analytics subgraph over real HTTP, PostgreSQL (a scratch database per test) and Redis
@@ -27,9 +27,10 @@ export interface Harness {
   server: RunningServer | null;
   /**
    * Starts the subgraph with the cache off (ANALYTICS_CACHE_TTL_SECONDS=0): the consistency tests
-   * must read the read model itself, not an answer cached before a replay. `env` adds or overrides.
+   * must read the read model itself, not an answer cached before a replay. `env` adds or overrides,
+   * as `options` does for the subgraph's options.
    */
-  start(env?: Record<string, string>): Promise<RunningServer>;
+  start(env?: Record<string, string>, options?: Omit<AnalyticsSubgraphOptions, 'verifier' | 'eventStreams'>): Promise<RunningServer>;
   stopServer(): Promise<void>;
   graphql<T>(query: string, variables?: Record<string, unknown>, role?: Role | null): Promise<GraphQLResponse<T>>;
   publish(stream: keyof AnalyticsStreams, event: AnyEvent): Promise<string>;
@@ -81,7 +82,7 @@ export async function createHarness(options: { sources: boolean }): Promise<Harn
     redis,
     streams,
     server: null,
-    async start(env = {}) {
+    async start(env = {}, options = {}) {
       harness.server = await startAnalyticsSubgraph(
         {
           DATABASE_URL: scratch.url,
@@ -93,7 +94,7 @@ export async function createHarness(options: { sources: boolean }): Promise<Harn
           ANALYTICS_CACHE_TTL_SECONDS: '0',
           ...env,
         },
-        { verifier, eventStreams: streams },
+        { ...options, verifier, eventStreams: streams },
       );
       return harness.server;
     },

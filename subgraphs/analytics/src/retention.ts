@@ -1,0 +1,104 @@
+import { sql } from 'drizzle-orm';
+import type { Database, Logger, Redis } from '@platform/shared';
+
+// Retention of analytics.processed_events: the consumer records one row per applied event, so
+// without this the table grows by every event ever published.
+//
+// A row is what makes a redelivered event change nothing, so it may go only when its event can no
+// longer be delivered again:
+// - its stream entry is gone (trimmed): the group can re-read, or a replay (XGROUP SETID 0, a lost
+//   consumer group re-created at 0) can re-deliver, only what is still in a stream. An entry's id
+//   is the time Redis took it, at or before the event was applied, so rows applied before the
+//   oldest entry still held in any of the streams (less `clockMarginMs` for the two servers'
+//   clocks) belong to trimmed entries;
+// - and it is older than the retention: the outbox relay republishes a row it could not mark as
+//   published (a crash between XADD and its UPDATE) under a new entry, and keeps published rows a
+//   week (OUTBOX_RETENTION_HOURS); the default retention of 30 days stays well beyond both.
+// Without an answer from Redis nothing is deleted.
+
+export interface ProcessedEventsRetentionOptions {
+  /** Rows applied longer ago than this may go (if their entries are gone, above). */
+  retainMs: number;
+  /** Rows deleted per statement, oldest first. */
+  batchSize?: number;
+  /** Allowance for the Redis and PostgreSQL clocks disagreeing. */
+  clockMarginMs?: number;
+}
+
+export const defaultProcessedEventsRetentionMs = 30 * 24 * 3_600_000;
+const defaultBatchSize = 5_000;
+const defaultClockMarginMs = 3_600_000;
+
+/** The time (ms since epoch) of the oldest entry held in any of the streams; null when they hold none. */
+export async function oldestStreamEntryMs(redis: Redis, streams: readonly string[]): Promise<number | null> {
+  let oldest: number | null = null;
+  for (const stream of streams) {
+    // A stream that does not exist yet answers with no entries.
+    const [first] = await redis.xrange(stream, '-', '+', 'COUNT', 1);
+    const at = first ? Number(first[0].split('-')[0]) : Number.NaN;
+    if (Number.isFinite(at) && (oldest === null || at < oldest)) oldest = at;
+  }
+  return oldest;
+}
+
+/** Deletes the rows the rules above allow, in batches; resolves with how many it deleted. */
+export async function pruneProcessedEvents(db: Database, redis: Redis, streams: readonly string[], options: ProcessedEventsRetentionOptions): Promise<number> {
+  const batchSize = options.batchSize ?? defaultBatchSize;
+  const oldestEntryMs = await oldestStreamEntryMs(redis, streams);
+  const entryBoundMs = oldestEntryMs === null ? null : oldestEntryMs - (options.clockMarginMs ?? defaultClockMarginMs);
+  let deleted = 0;
+  for (;;) {
+    // The cutoff in PostgreSQL's clock (processed_at is its now()), bounded by the oldest entry.
+    const result = await db.execute(sql`
+      DELETE FROM analytics.processed_events WHERE event_id IN (
+        SELECT event_id FROM analytics.processed_events
+        WHERE processed_at < now() - make_interval(secs => ${options.retainMs / 1000})
+          AND (${entryBoundMs}::double precision IS NULL OR processed_at < to_timestamp(${entryBoundMs}::double precision / 1000))
+        ORDER BY processed_at
+        LIMIT ${batchSize})`);
+    const count = result.rowCount ?? 0;
+    deleted += count;
+    if (count < batchSize) return deleted;
+  }
+}
+
+export interface ProcessedEventsPruner {
+  /** Prunes now (the timer's work); resolves with how many rows it deleted. */
+  pruneNow(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** Prunes every `everyMs` (first after one interval); failures are logged and retried next time. */
+export function startProcessedEventsPruner(options: {
+  db: Database;
+  redis: Redis;
+  streams: readonly string[];
+  logger: Logger;
+  retainMs: number;
+  everyMs: number;
+}): ProcessedEventsPruner {
+  const { logger } = options;
+  let running: Promise<number> | null = null;
+  const pruneNow = (): Promise<number> => {
+    running ??= pruneProcessedEvents(options.db, options.redis, options.streams, { retainMs: options.retainMs }).finally(() => {
+      running = null;
+    });
+    return running;
+  };
+  const timer = setInterval(() => {
+    pruneNow().then(
+      (deleted) => {
+        if (deleted > 0) logger.info('pruned processed event ids', { deleted });
+      },
+      (error: unknown) => logger.warn('could not prune processed event ids; trying again later', { error: error instanceof Error ? error.message : String(error) }),
+    );
+  }, options.everyMs);
+  timer.unref();
+  return {
+    pruneNow,
+    async stop() {
+      clearInterval(timer);
+      await running?.catch(() => undefined);
+    },
+  };
+}
