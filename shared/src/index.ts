@@ -20,6 +20,7 @@ export * from './jwks.ts';
 export * from './events.ts';
 export * from './outbox.ts';
 export * from './stream-consumer.ts';
+export * from './periodic.ts';
 export * from './resources.ts';
 export * from './rate-limit.ts';
 export * from './live.ts';

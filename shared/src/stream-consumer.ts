@@ -205,3 +205,21 @@ export async function startStreamConsumer(options: StreamConsumerOptions): Promi
     },
   };
 }
+
+/**
+ * The time (ms since epoch, Redis's clock) of the oldest entry any of the streams still holds;
+ * null when they hold none. What a stream holds can still be delivered again (pending entries, a
+ * group moved back with XGROUP SETID, a lost group re-created at 0); what was trimmed cannot. The
+ * retention of de-duplication and ordering records (analytics' processed event ids, the
+ * like-graph's tombstones) is bounded by it.
+ */
+export async function oldestStreamEntryMs(redis: Redis, streams: readonly string[]): Promise<number | null> {
+  let oldest: number | null = null;
+  for (const stream of streams) {
+    // A stream that does not exist yet answers with no entries.
+    const [first] = await redis.xrange(stream, '-', '+', 'COUNT', 1);
+    const at = first ? Number(first[0].split('-')[0]) : Number.NaN;
+    if (Number.isFinite(at) && (oldest === null || at < oldest)) oldest = at;
+  }
+  return oldest;
+}

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import type { Database, Logger, Redis } from '@platform/shared';
+import { oldestStreamEntryMs, startPeriodicTask, type Database, type Logger, type PeriodicTask, type Redis } from '@platform/shared';
 
 // Retention of analytics.processed_events: the consumer records one row per applied event, so
 // without this the table grows by every event ever published.
@@ -29,18 +29,6 @@ export const defaultProcessedEventsRetentionMs = 30 * 24 * 3_600_000;
 const defaultBatchSize = 5_000;
 const defaultClockMarginMs = 3_600_000;
 
-/** The time (ms since epoch) of the oldest entry held in any of the streams; null when they hold none. */
-export async function oldestStreamEntryMs(redis: Redis, streams: readonly string[]): Promise<number | null> {
-  let oldest: number | null = null;
-  for (const stream of streams) {
-    // A stream that does not exist yet answers with no entries.
-    const [first] = await redis.xrange(stream, '-', '+', 'COUNT', 1);
-    const at = first ? Number(first[0].split('-')[0]) : Number.NaN;
-    if (Number.isFinite(at) && (oldest === null || at < oldest)) oldest = at;
-  }
-  return oldest;
-}
-
 /** Deletes the rows the rules above allow, in batches; resolves with how many it deleted. */
 export async function pruneProcessedEvents(db: Database, redis: Redis, streams: readonly string[], options: ProcessedEventsRetentionOptions): Promise<number> {
   const batchSize = options.batchSize ?? defaultBatchSize;
@@ -62,12 +50,6 @@ export async function pruneProcessedEvents(db: Database, redis: Redis, streams: 
   }
 }
 
-export interface ProcessedEventsPruner {
-  /** Prunes now (the timer's work); resolves with how many rows it deleted. */
-  pruneNow(): Promise<number>;
-  stop(): Promise<void>;
-}
-
 /** Prunes every `everyMs` (first after one interval); failures are logged and retried next time. */
 export function startProcessedEventsPruner(options: {
   db: Database;
@@ -76,29 +58,12 @@ export function startProcessedEventsPruner(options: {
   logger: Logger;
   retainMs: number;
   everyMs: number;
-}): ProcessedEventsPruner {
-  const { logger } = options;
-  let running: Promise<number> | null = null;
-  const pruneNow = (): Promise<number> => {
-    running ??= pruneProcessedEvents(options.db, options.redis, options.streams, { retainMs: options.retainMs }).finally(() => {
-      running = null;
-    });
-    return running;
-  };
-  const timer = setInterval(() => {
-    pruneNow().then(
-      (deleted) => {
-        if (deleted > 0) logger.info('pruned processed event ids', { deleted });
-      },
-      (error: unknown) => logger.warn('could not prune processed event ids; trying again later', { error: error instanceof Error ? error.message : String(error) }),
-    );
-  }, options.everyMs);
-  timer.unref();
-  return {
-    pruneNow,
-    async stop() {
-      clearInterval(timer);
-      await running?.catch(() => undefined);
-    },
-  };
+}): PeriodicTask {
+  return startPeriodicTask({
+    everyMs: options.everyMs,
+    logger: options.logger,
+    done: 'pruned processed event ids',
+    failed: 'could not prune processed event ids; trying again later',
+    work: () => pruneProcessedEvents(options.db, options.redis, options.streams, { retainMs: options.retainMs }),
+  });
 }
