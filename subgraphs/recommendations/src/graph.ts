@@ -614,3 +614,28 @@ export async function removeGraphPairsNotIn(driver: Driver, users: UserPairsInSo
   });
   return removed;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Retention (tombstones.ts decides the cut-off)
+
+/**
+ * Deletes tombstones (RATING_DELETED, REACTION_CLEARED, EXCLUSION_CLEARED) whose `at` is before
+ * `before` (epoch ms), `batchSize` per transaction; resolves with how many it deleted.
+ */
+export async function deleteTombstonesBefore(driver: Driver, before: number, batchSize = 10_000): Promise<number> {
+  const cutoff = checkTimestamp(before, 'tombstone cut-off');
+  let deleted = 0;
+  for (;;) {
+    const result = await driver.executeQuery(
+      `MATCH ()-[gone:RATING_DELETED|REACTION_CLEARED|EXCLUSION_CLEARED]->()
+       WHERE gone.at < $before
+       WITH gone LIMIT $batchSize
+       DELETE gone`,
+      { before: cutoff, batchSize: neo4j.int(batchSize) },
+      { routing: neo4j.routing.WRITE },
+    );
+    const count = result.summary.counters.updates().relationshipsDeleted;
+    deleted += count;
+    if (count < batchSize) return deleted;
+  }
+}

@@ -28,6 +28,7 @@ import { createCachedRecommender } from './cache.ts';
 import { startLiveUpdates, type LiveUpdates } from './live-updates.ts';
 import { resolvers, type RecommendationsContext } from './resolvers.ts';
 import { createLiveChannels, createSubscriptionResolvers } from './subscriptions.ts';
+import { defaultTombstoneRetentionMs, startTombstonePruner } from './tombstones.ts';
 
 export { neo4jProtocols } from './neo4j-settings.ts';
 
@@ -50,6 +51,8 @@ export function readRecommendationsConfig(env: Record<string, string | undefined
     },
     /** Rebuild the precomputed model this often; 0 = no automatic builds (not even at start), only rebuildRecommendationModel. */
     recommendationModelRebuildMinutes: read.int('RECOMMENDATION_MODEL_REBUILD_MINUTES', 60, { min: 0, max: 7 * 24 * 60 }),
+    /** Keep the like-graph's tombstones this long at least (tombstones.ts); 0 = forever. */
+    tombstoneRetentionHours: read.int('RECOMMENDATION_TOMBSTONE_RETENTION_HOURS', defaultTombstoneRetentionMs / 3_600_000, { min: 0, max: 87_600 }),
   };
 }
 
@@ -66,6 +69,8 @@ export interface RecommendationsStartOptions {
   events?: Partial<Omit<GraphEventConsumerOptions, 'redis' | 'driver' | 'logger' | 'isGraphReady' | 'onApplied'>>;
   /** Overrides for the model builds; tests hold a build before activation (hooks) or shorten the grace period. */
   model?: Omit<ModelBuilderOptions, 'rebuildEveryMs' | 'onActivated'>;
+  /** How often tombstones past their retention are deleted (default 10 minutes). */
+  tombstonePruneEveryMs?: number;
 }
 
 
@@ -163,9 +168,10 @@ export async function startRecommendationsSubgraph(
     let liveUpdates: LiveUpdates | undefined;
     // Stopped after the consumer (whose last round it still hears about), before Redis closes.
     releases.push(async () => liveUpdates?.stop());
+    const eventStreams = options.events?.streams ?? graphEventStreamsFor(config.eventStreamPrefix);
     const consumer = await startGraphEventConsumer({
-      streams: graphEventStreamsFor(config.eventStreamPrefix),
       ...options.events,
+      streams: eventStreams,
       redis,
       driver,
       logger,
@@ -174,6 +180,18 @@ export async function startRecommendationsSubgraph(
     });
     consumerOwnsRedis = true;
     releases.push(() => consumer.stop());
+    if (config.tombstoneRetentionHours > 0) {
+      const pruner = startTombstonePruner({
+        driver,
+        redis: cacheRedis,
+        streams: eventStreams,
+        logger,
+        retainMs: config.tombstoneRetentionHours * 3_600_000,
+        everyMs: options.tombstonePruneEveryMs ?? 10 * 60_000,
+        isGraphReady: graph.isReady,
+      });
+      releases.push(() => pruner.stop());
+    }
 
     // The precomputed model serves; before its first build the live recommender does (inside).
     const modelKey = options.model?.modelKey ?? defaultModelKey;

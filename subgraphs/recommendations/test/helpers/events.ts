@@ -82,6 +82,21 @@ export async function deleteStreams(redisUrl: string, streams: TestStreams): Pro
   redis.disconnect();
 }
 
+/** The streams one test file makes: new ones on demand, every one deleted at the end. */
+export function testStreamRegistry(redisUrl: string) {
+  const made: TestStreams[] = [];
+  return {
+    create(): TestStreams {
+      const streams = testStreams();
+      made.push(streams);
+      return streams;
+    },
+    async deleteAll(): Promise<void> {
+      for (const streams of made.splice(0)) await deleteStreams(redisUrl, streams);
+    },
+  };
+}
+
 /** Waits until nothing is pending on any stream (polls; fails with the last lag after `timeoutMs`). */
 export async function caughtUp(lag: () => Promise<StreamLag[]>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

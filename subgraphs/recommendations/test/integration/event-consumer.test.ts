@@ -6,14 +6,13 @@ import { startGraphEventConsumer, type GraphEventConsumer, type GraphEventConsum
 import {
   caughtUp,
   countByType,
-  deleteStreams,
   event,
   iso,
   publish,
   replay,
   reviewEvents as review,
   snapshot,
-  testStreams,
+  testStreamRegistry,
   type TestStreams,
 } from '../helpers/events.ts';
 import { startTestGraph, uniqueIds, type TestGraph } from '../helpers/test-graph.ts';
@@ -28,7 +27,7 @@ const quietLogger = createLogger('recommendations-test', { sink: () => {} });
 let graph: TestGraph;
 const redis = new Redis(redisUrl);
 const running: GraphEventConsumer[] = [];
-const usedStreams: TestStreams[] = [];
+const streamRegistry = testStreamRegistry(redisUrl);
 
 beforeAll(async () => {
   graph = await startTestGraph();
@@ -39,16 +38,12 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  for (const streams of usedStreams) await deleteStreams(redisUrl, streams);
+  await streamRegistry.deleteAll();
   redis.disconnect();
   await graph?.stop();
 });
 
-function newStreams(): TestStreams {
-  const streams = testStreams();
-  usedStreams.push(streams);
-  return streams;
-}
+const newStreams = (): TestStreams => streamRegistry.create();
 
 async function startConsumer(streams: TestStreams, options: Partial<GraphEventConsumerOptions> = {}): Promise<GraphEventConsumer> {
   const consumer = await startGraphEventConsumer({
