@@ -41,7 +41,7 @@ export interface VerifiedTokenCacheOptions {
 }
 
 // A client sends the same access token with every request until it expires, and checking an
-// Ed25519 signature is the largest part of a small request's CPU (a third of `{ __typename }` on a
+// Ed25519 signature is the largest part of a small request's CPU (half of `{ __typename }` on a
 // subgraph). So a token that verified is remembered, by its exact text, with its viewer: never past
 // its `exp`, and for at most a minute, well under the remote key set's own 5-minute cache
 // (jwks.ts), so a key dropped from the JWKS stops being accepted no later than it did without this.
