@@ -11,6 +11,12 @@ describe('readRecommendationsConfig', () => {
     expect(config.host).toBe('127.0.0.1');
     expect(config.neo4j).toEqual({ uri: 'bolt://127.0.0.1:7687', user: 'neo4j', password: 'secret-password' });
     expect(config.redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(config.tombstoneRetentionHours).toBe(720);
+  });
+
+  it('reads the tombstone retention, 0 keeping them for ever', () => {
+    expect(readRecommendationsConfig({ ...base, RECOMMENDATION_TOMBSTONE_RETENTION_HOURS: '0' }).tombstoneRetentionHours).toBe(0);
+    expect(readRecommendationsConfig({ ...base, RECOMMENDATION_TOMBSTONE_RETENTION_HOURS: '48' }).tombstoneRetentionHours).toBe(48);
   });
 
   it('reads REDIS_URL for the event streams', () => {
@@ -36,5 +42,6 @@ describe('readRecommendationsConfig', () => {
     expect(problem({ NEO4J_URI: base.NEO4J_URI })).toMatch(/^NEO4J_PASSWORD is required/);
     expect(problem({ ...base, PORT: 'eighty' })).toMatch(/^PORT must be a whole number/);
     expect(problem({ ...base, REDIS_URL: 'http://cache:6379' })).toMatch(/^REDIS_URL must use redis: or rediss:/);
+    expect(problem({ ...base, RECOMMENDATION_TOMBSTONE_RETENTION_HOURS: '-1' })).toMatch(/^RECOMMENDATION_TOMBSTONE_RETENTION_HOURS/);
   });
 });
