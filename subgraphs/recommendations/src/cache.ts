@@ -10,7 +10,8 @@ import type { RecommendationSource, RecommendedMovie, Recommender } from './reco
 //   generation           INCR counter; bumped by invalidateAll() (a model switch)
 //   user:<userId>        "<generation>|<stamp>|<items>"   the user's list, `listLength` long
 //   user-changed:<id>    "<stamp>"  random token set by each invalidation of that user
-//   similar:<movieId>    "<generation>||<items>"          a movie's similar movies
+//   similar:<movieId>    "<generation>|<version>|<items>" a movie's similar movies, with the model
+//                        version they come from (empty before the first model)
 //
 // An entry is served only when its generation and stamp equal the current ones, read together
 // with the entry in ONE MGET. Both are stamped with the values read BEFORE the list was computed,
@@ -92,7 +93,10 @@ const sourcesByCode = new Map(Object.entries(sourceCodes).map(([source, code]) =
 export interface CacheEntry {
   /** The generation counter's value (its text; "0" before the first bump) when the list was computed. */
   generation: string;
-  /** The user's invalidation stamp when the list was computed ("" for none, and for movies). */
+  /**
+   * Users: their invalidation stamp when the list was computed ("" for none). Movies: the model
+   * version the list comes from ("" for none).
+   */
   stamp: string;
   items: RecommendedMovie[];
 }
@@ -250,22 +254,28 @@ export function createCachedRecommender(inner: Recommender, redis: Redis, option
     async similarMovies(movieIds, limit) {
       if (!enabled || limit > listLength) return inner.similarMovies(movieIds, limit);
       const ids = [...new Set(movieIds)];
+      // The model version the lists come from is their stamp: a replica that has not seen a new
+      // version yet (servingVersion trusts what it read for a second) may store a list of the old
+      // one after the switch bumped the generation, and that list must stop being served as soon
+      // as this replica knows the new version.
+      const version = (await inner.servingVersion?.()) ?? null;
+      const stamp = version ?? '';
       const state = await guarded(() => redis.mget(keys.generation, ...ids.map((id) => keys.similar(id))));
-      if (!state) return inner.similarMovies(ids, limit);
+      if (!state) return inner.similarMovies(ids, limit, version ?? undefined);
       const generation = state[0] ?? '0';
       const result = new Map<number, RecommendedMovie[]>();
       const missing: number[] = [];
       ids.forEach((id, index) => {
         const entry = decodeEntry(state[index + 1]);
-        if (isCurrent(entry, generation, '')) result.set(id, entry.items.slice(0, limit));
+        if (isCurrent(entry, generation, stamp)) result.set(id, entry.items.slice(0, limit));
         else missing.push(id);
       });
       if (missing.length === 0) return result;
-      const computed = await inner.similarMovies(missing, listLength);
+      const computed = await inner.similarMovies(missing, listLength, version ?? undefined);
       for (const id of missing) {
         const items = computed.get(id) ?? [];
         result.set(id, items.slice(0, limit));
-        void store(keys.similar(id), { generation, stamp: '', items });
+        void store(keys.similar(id), { generation, stamp, items });
       }
       return result;
     },

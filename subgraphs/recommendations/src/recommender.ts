@@ -14,8 +14,17 @@ export interface RecommendedMovie {
 }
 
 export interface Recommender {
-  /** "More like this" for several movies at once (one call per GraphQL request and page size). */
-  similarMovies(movieIds: readonly number[], limit: number): Promise<Map<number, RecommendedMovie[]>>;
+  /**
+   * "More like this" for several movies at once (one call per GraphQL request and page size).
+   * `modelVersion` (engines with servingVersion): answer from that version, as servingVersion
+   * reported it; by default the engine's own view of the active version.
+   */
+  similarMovies(movieIds: readonly number[], limit: number, modelVersion?: string): Promise<Map<number, RecommendedMovie[]>>;
+  /**
+   * The model version similarMovies answers from now (null: no model yet). Engines built on
+   * versioned models have it; the cache stamps its similar-movie lists with it.
+   */
+  servingVersion?(): Promise<string | null>;
   /** Recommendations for one user, never including a movie they rated, liked, disliked or excluded. */
   forUser(userId: string, limit: number): Promise<RecommendedMovie[]>;
 }

@@ -33,6 +33,11 @@ import { addNewMovies, checkModelKey, defaultModelKey, foldUserInteractions, loa
 // does. New movies that match the genres of the user's liked movies are mixed in
 // (mixInNewMovies); then the fallbacks fill up: favourite genres, then popular movies.
 //
+// similarMovies answers from the version this process last read as active, re-read at most once
+// a second (activeVersions): for a movie of the loaded copy it then needs no statement at all.
+// Another process's activation is seen within that second; the cache stamps similar-movie lists
+// with their version (cache.ts), so a list of the old version stops being served as soon as it is.
+//
 // Without an active model (a fresh install before its first build) every call goes to the live
 // recommender, which computes the same kind of answer from the like-graph directly.
 
@@ -61,6 +66,12 @@ export interface ModelRecommenderOptions {
   copyRetryMs: number;
   /** How often the copy looks for movies created since it was loaded (for its genre fallbacks). */
   copyRefreshMs: number;
+  /**
+   * How long similarMovies trusts the active version it last read: a version activated by another
+   * process is seen within this (this process's own activations at once, through preload()).
+   * 0 = read it for every request.
+   */
+  activeVersionTtlMs: number;
   /** Options of the live recommender used before the first model exists. */
   live: Partial<LiveRecommenderOptions>;
 }
@@ -76,6 +87,7 @@ export const defaultModelRecommenderOptions: ModelRecommenderOptions = {
   maxCopiedEdges: 5_000_000,
   copyRetryMs: 30_000,
   copyRefreshMs: 60_000,
+  activeVersionTtlMs: 1_000,
   live: {},
 };
 
@@ -326,9 +338,10 @@ export interface ModelRecommender extends Recommender {
 /**
  * The in-process copy of the active version's neighbour lists (and genres, and popular list):
  * forUser then needs one statement instead of two, and the per-request expansion of up to
- * 300 x 50 SIMILAR edges (the bulk of a request's database work) disappears. Every request still
- * reads the active version from the graph and uses the copy only when it is of that version, so
- * a flip is seen at once (the new copy loads in the background; requests use the graph meanwhile).
+ * 300 x 50 SIMILAR edges (the bulk of a request's database work) disappears. Requests use the
+ * copy only when it is of the version they read as active (forUser in its statement,
+ * similarMovies through activeVersions below), so a flip is seen as soon as the version is (the
+ * new copy loads in the background; requests use the graph meanwhile).
  */
 function servingCopies(driver: Driver, logger: Logger, options: ModelRecommenderOptions) {
   let current: LoadedModel | null = null;
@@ -392,12 +405,59 @@ function servingCopies(driver: Driver, logger: Logger, options: ModelRecommender
   };
 }
 
+export interface ActiveVersion {
+  version: string | null;
+  similarityEdges: number | null;
+}
+
+/**
+ * The active version as this process last read it, re-read when older than `ttlMs`: a request
+ * for similar movies of a loaded version then needs no statement at all (reading the pointer was
+ * most of Neo4j's work for it). Every read of the pointer (forUser's statement, preload) refreshes
+ * it; the newest read wins. When the graph does not answer, the last version read is kept (the
+ * copy can still answer); with none, the error is the caller's.
+ */
+export function activeVersions(ttlMs: number, readPointer: () => Promise<ActiveVersion>, now: () => number = () => performance.now()) {
+  let known: (ActiveVersion & { readAt: number }) | null = null;
+  let reading: Promise<ActiveVersion> | null = null;
+  const note = (active: ActiveVersion, readAt: number): void => {
+    if (!known || readAt >= known.readAt) known = { ...active, readAt };
+  };
+  return {
+    /** The memo's clock: take it before reading the pointer, and give it to note() with what was read. */
+    clock: now,
+    note,
+    async current(): Promise<ActiveVersion> {
+      if (known && now() - known.readAt < ttlMs) return known;
+      reading ??= (async () => {
+        const readAt = now();
+        try {
+          const active = await readPointer();
+          note(active, readAt);
+          return active;
+        } catch (error) {
+          if (known) return known;
+          throw error;
+        } finally {
+          reading = null;
+        }
+      })();
+      return reading;
+    },
+  };
+}
+
 export function createModelRecommender(driver: Driver, logger: Logger, overrides: Partial<ModelRecommenderOptions> = {}): ModelRecommender {
   const options: ModelRecommenderOptions = { ...defaultModelRecommenderOptions, ...overrides };
   checkModelKey(options.modelKey);
   const live = createLiveRecommender(driver, logger, { queryTimeoutMs: options.queryTimeoutMs, ...options.live });
   const read = <T>(work: (tx: Reader) => Promise<T>) => readGraph(driver, logger, { timeoutMs: options.queryTimeoutMs }, work);
   const copies = servingCopies(driver, logger, options);
+  const readActiveVersion = async (): Promise<ActiveVersion> => {
+    const record = await read(async (tx) => (await tx.run(modelVersionCypher, { modelKey: options.modelKey })).records[0]);
+    return { version: (record?.get('version') as string | null | undefined) ?? null, similarityEdges: (record?.get('similarityEdges') as number | null | undefined) ?? null };
+  };
+  const active = activeVersions(options.activeVersionTtlMs, readActiveVersion);
 
   /** Neighbours (and genres) of the given movies in `version`: from the copy, or from the graph. */
   async function neighboursIn(tx: Reader, version: string, copy: LoadedModel | null, movieIds: readonly number[]) {
@@ -460,16 +520,22 @@ export function createModelRecommender(driver: Driver, logger: Logger, overrides
 
   return {
     async preload() {
-      const version = await read(async (tx) => (await tx.run(modelVersionCypher, { modelKey: options.modelKey })).records[0]?.get('version') as string | null);
-      return version ? copies.preload(version) : false;
+      const readAt = active.clock();
+      const current = await readActiveVersion();
+      active.note(current, readAt);
+      return current.version ? copies.preload(current.version) : false;
     },
 
-    async similarMovies(movieIds, limit) {
+    async servingVersion() {
+      return (await active.current()).version;
+    },
+
+    async similarMovies(movieIds, limit, modelVersion) {
+      const current = modelVersion === undefined ? await active.current() : null;
+      const version = modelVersion ?? current?.version;
+      if (!version) return live.similarMovies(movieIds, limit);
       const answer = await read(async (tx) => {
-        const active = (await tx.run(modelVersionCypher, { modelKey: options.modelKey })).records[0];
-        const version = active?.get('version') as string | null | undefined;
-        if (!version) return null;
-        const copy = copies.of(version, active?.get('similarityEdges') as number | null);
+        const copy = copies.of(version, current?.similarityEdges ?? null);
         const ids = [...new Set(movieIds)];
         const { neighbours } = await neighboursIn(tx, version, copy, ids);
         const collaborative = new Map<number, RecommendedMovie[]>(
@@ -502,15 +568,17 @@ export function createModelRecommender(driver: Driver, logger: Logger, overrides
         const popularList = stillShort.length > 0 ? await popularFromModel(tx, version, copy, new Set(), limit + 1) : [];
         return new Map(ids.map((id) => [id, fillUpTo(limit, [collaborative.get(id) ?? [], byGenre.get(id) ?? [], popularList], new Set([id]))]));
       });
-      return answer ?? live.similarMovies(movieIds, limit);
+      return answer;
     },
 
     async forUser(userId, limit) {
       const answer = await read(async (tx) => {
+        const readAt = active.clock();
         const record = (
           await tx.run(modelProfileCypher, { modelKey: options.modelKey, viewerId: userId, newMovieCandidates: neo4j.int(options.newMovieCandidates) })
         ).records[0];
         const version = record?.get('version') as string | null | undefined;
+        active.note({ version: version ?? null, similarityEdges: (record?.get('similarityEdges') as number | null | undefined) ?? null }, readAt);
         if (!record || !version) return null;
         const copy = copies.of(version, record.get('similarityEdges') as number | null);
 

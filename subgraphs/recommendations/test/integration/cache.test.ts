@@ -186,6 +186,44 @@ describe('recommendation cache', () => {
     expect(calls).toEqual({ forUser: 2, similarMovies: 2 });
   });
 
+  it('stamps similar movies with the model version and stops serving a version once a newer one is seen', async () => {
+    // A versioned engine standing for a replica: its lists name the version they come from.
+    let version = 'model-a';
+    const asked: (string | undefined)[] = [];
+    const versioned: Recommender = {
+      forUser: (userId, limit) => live.forUser(userId, limit),
+      async servingVersion() {
+        return version;
+      },
+      async similarMovies(movieIds, limit, modelVersion) {
+        asked.push(modelVersion);
+        const score = modelVersion === 'model-b' ? 2 : 1;
+        return new Map(movieIds.map((id) => [id, [{ movieId: id + 1, score, because: [], source: 'COLLABORATIVE' as const }].slice(0, limit)]));
+      },
+    };
+    const cached = createCachedRecommender(versioned, redis, cacheOptions());
+    const scoreOf = async () => (await cached.similarMovies([ids.movie(1)], 5)).get(ids.movie(1))?.[0]?.score;
+
+    expect(await scoreOf()).toBe(1);
+    await stored(keys.similar(ids.movie(1)));
+    expect(await scoreOf()).toBe(1);
+    expect(asked).toEqual(['model-a']);
+    expect(await redis.get(keys.similar(ids.movie(1)))).toMatch(/^\d+\|model-a\|/);
+
+    // Another replica activated model-b and bumped the generation; this one learns of it later.
+    // An entry of model-a stored under the new generation (a replica still trusting model-a)...
+    await cached.invalidateAll();
+    expect(await scoreOf()).toBe(1);
+    const generation = await redis.get(keys.generation);
+    await vi.waitFor(async () => expect(await redis.get(keys.similar(ids.movie(1)))).toMatch(new RegExp(`^${generation}\\|model-a\\|`)), { timeout: 5_000, interval: 20 });
+    expect(await scoreOf()).toBe(1);
+    // ...is no longer served once this replica sees model-b: computed again, from model-b.
+    version = 'model-b';
+    expect(await scoreOf()).toBe(2);
+    expect(asked).toEqual(['model-a', 'model-a', 'model-b']);
+    expect(await scoreOf()).toBe(2);
+  });
+
   it('stores the list of an explicit refresh, so the next read hits', async () => {
     const { calls, recommender } = counting(live);
     const cached = createCachedRecommender(recommender, redis, cacheOptions());

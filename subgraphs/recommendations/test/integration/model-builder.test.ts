@@ -132,8 +132,13 @@ describe('a build', () => {
     const key = newKey();
     await writeWorld(ids);
     const first = await buildModelNow(graph.driver, { modelKey: key });
-    const reader = createModelRecommender(graph.driver, quietLogger, { modelKey: key });
-    const neighboursOf1 = async () => ((await reader.similarMovies([ids.movie(1)], 10)).get(ids.movie(1)) ?? []).filter((item) => item.source === 'COLLABORATIVE').map((item) => item.movieId);
+    // Readers standing for other processes: one that trusts the version it read for a minute,
+    // one that reads the pointer for every request.
+    const reader = createModelRecommender(graph.driver, quietLogger, { modelKey: key, activeVersionTtlMs: 60_000 });
+    const eagerReader = createModelRecommender(graph.driver, quietLogger, { modelKey: key, activeVersionTtlMs: 0 });
+    const collaborativeOf1 = async (recommender: typeof reader) =>
+      ((await recommender.similarMovies([ids.movie(1)], 10)).get(ids.movie(1)) ?? []).filter((item) => item.source === 'COLLABORATIVE').map((item) => item.movieId);
+    const neighboursOf1 = () => collaborativeOf1(reader);
     const before = await neighboursOf1();
     expect(before).not.toContain(ids.movie(6));
 
@@ -158,6 +163,11 @@ describe('a build', () => {
 
       held.open();
       await builder.idle();
+      expect(await collaborativeOf1(eagerReader)).toContain(ids.movie(6));
+      // The trusting reader still answers from the first version (whose edges stay for the grace
+      // period) until it reads the pointer again: preload() after an activation, forUser, or its TTL.
+      expect(await neighboursOf1()).toEqual(before);
+      expect(await reader.preload()).toBe(true);
       expect(await neighboursOf1()).toContain(ids.movie(6));
       expect(await readActiveModel(graph.driver, key)).toMatchObject({ version, status: 'READY', active: true });
       expect(await readModel(graph.driver, first.model.version)).toMatchObject({ status: 'READY', active: false });
