@@ -2,7 +2,7 @@
 // latency over HTTP. Prints figures, asserts nothing (tests never time).
 //
 //   npm run bench:recommendation-model -- [--builds 3] [--requests 4000] [--concurrency 32] [--no-serving] [--no-load]
-//                                         [--think-ms 1000,100,30] [--paced-requests 1920] [--only <text>]
+//                                         [--think-ms 1000,100,30] [--paced-requests 1920] [--only <text>] [--pin]
 //
 // Uses the Neo4j at NEO4J_URI / NEO4J_USER / NEO4J_PASSWORD when set (it writes the dataset and
 // the 'default' model into it: use a scratch database), otherwise starts a private one (1 GB heap,
@@ -29,7 +29,7 @@
 //    answer) for a random user's recommendations and a random movie's similarMovies: latency at
 //    the rates people browsing produce, rather than with every client sending back to back.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, createServer, request as httpRequest, type Server } from 'node:http';
@@ -57,6 +57,7 @@ const { values: args } = parseArgs({
     'think-ms': { type: 'string', default: '1000,100,30' },
     'paced-requests': { type: 'string', default: '1920' },
     only: { type: 'string', default: '' },
+    pin: { type: 'boolean', default: false },
   },
 });
 const builds = Number(args.builds);
@@ -138,6 +139,7 @@ try {
     const tokens = await startTokenIssuer();
     cleanups.push(tokens.stop);
     const url = await startSubgraph(tokens.jwksUrl);
+    if (args.pin) pinSubgraphToItsOwnCpu();
     cleanups.push(stopSubgraph);
 
     const userTokens = await Promise.all(dataset.userIds.map((userId) => tokens.sign(userId)));
@@ -319,7 +321,7 @@ try {
 
     console.log(
       `\nServing over HTTP (recommendations subgraph, own process, cache off; targets: recommendations p99 <= 15 ms, similarMovies p99 <= 10 ms at 32 clients); ` +
-        `load average ${loadavg().map((load) => load.toFixed(1)).join(' ')} on ${cpus().length} CPUs\n`,
+        `load average ${loadavg().map((load) => load.toFixed(1)).join(' ')} on ${cpus().length} CPUs${args.pin ? '; the subgraph pinned to a CPU of its own (--pin)' : ''}\n`,
     );
     console.log(
       `| request | 1 client p50 ms | ${concurrency} clients p50 ms | p99 ms | req/s | CPU ms per request: subgraph | Neo4j | load generator |\n|---|---:|---:|---:|---:|---:|---:|---:|`,
@@ -341,6 +343,27 @@ try {
 
 function ms(value: number): string {
   return value >= 1_000 ? `${(value / 1_000).toFixed(2)} s` : `${Math.round(value)} ms`;
+}
+
+/**
+ * --pin: the subgraph alone on the last CPU, this process (the load generator) and Neo4j on the
+ * others (every thread, with taskset), as when clients and database run on other machines.
+ */
+function pinSubgraphToItsOwnCpu(): void {
+  const count = cpus().length;
+  if (count < 2 || !subgraph?.pid) {
+    log('--pin: needs at least 2 CPUs and the subgraph running; not pinned');
+    return;
+  }
+  const others = count === 2 ? '0' : `0-${count - 2}`;
+  try {
+    execFileSync('taskset', ['-a', '-cp', String(count - 1), String(subgraph.pid)], { stdio: 'ignore' });
+    execFileSync('taskset', ['-a', '-cp', others, String(process.pid)], { stdio: 'ignore' });
+    if (neo4jPid) execFileSync('taskset', ['-a', '-cp', others, String(neo4jPid)], { stdio: 'ignore' });
+    log(`--pin: the subgraph on CPU ${count - 1}; the load generator${neo4jPid ? ' and Neo4j' : ''} on CPU ${others}`);
+  } catch (error) {
+    log(`--pin: taskset failed (${error instanceof Error ? error.message : String(error)}); not pinned`);
+  }
 }
 
 /** CPU time (user + system) a process has used so far, from /proc; null where unknown. */
