@@ -427,6 +427,8 @@ export function activeVersions(ttlMs: number, readPointer: () => Promise<ActiveV
     /** The memo's clock: take it before reading the pointer, and give it to note() with what was read. */
     clock: now,
     note,
+    /** What was last read, however old, without reading. */
+    peek: (): ActiveVersion | null => known,
     async current(): Promise<ActiveVersion> {
       if (known && now() - known.readAt < ttlMs) return known;
       reading ??= (async () => {
@@ -531,11 +533,14 @@ export function createModelRecommender(driver: Driver, logger: Logger, overrides
     },
 
     async similarMovies(movieIds, limit, modelVersion) {
-      const current = modelVersion === undefined ? await active.current() : null;
-      const version = modelVersion ?? current?.version;
+      const known = modelVersion === undefined ? await active.current() : active.peek();
+      const version = modelVersion ?? known?.version;
       if (!version) return live.similarMovies(movieIds, limit);
+      // A version given by the caller whose size this process has not read: no copy is started
+      // for it (it might be too big to copy); a later request, knowing the size, starts it.
+      const edges = known?.version === version ? known.similarityEdges : Number.POSITIVE_INFINITY;
       const answer = await read(async (tx) => {
-        const copy = copies.of(version, current?.similarityEdges ?? null);
+        const copy = copies.of(version, edges);
         const ids = [...new Set(movieIds)];
         const { neighbours } = await neighboursIn(tx, version, copy, ids);
         const collaborative = new Map<number, RecommendedMovie[]>(

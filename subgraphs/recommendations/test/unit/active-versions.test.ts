@@ -60,6 +60,14 @@ describe('activeVersions', () => {
     expect(state.reads).toBe(3);
   });
 
+  it('peek() shows what was last read without reading', async () => {
+    const { state, memo } = setUp(0);
+    expect(memo.peek()).toBeNull();
+    await memo.current();
+    expect(memo.peek()).toMatchObject({ version: 'v1', similarityEdges: 10 });
+    expect(state.reads).toBe(1);
+  });
+
   it('with ttl 0 reads the pointer for every call', async () => {
     const { state, memo } = setUp(0);
     await memo.current();
