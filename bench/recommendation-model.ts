@@ -232,16 +232,23 @@ try {
       /** CPU milliseconds per request: the subgraph, Neo4j (null: pid unknown) and this load generator. */
       cpu: { subgraph: number | null; neo4j: number | null; loadGenerator: number };
     }
-    const measure = async (kind: Kind, count: number, clients: number): Promise<Measured> => {
+    /**
+     * `clients` clients send `count` requests in all, each one after its previous answer; with
+     * `thinkMs`, each also pauses a random think time (exponential, that mean) after every answer,
+     * and they start staggered over one think time rather than in one burst.
+     */
+    const measure = async (kind: Kind, count: number, clients: number, thinkMs = 0): Promise<Measured> => {
       const latencies: number[] = [];
       let next = 0;
       const cpuBefore = { subgraph: processCpuMs(subgraph?.pid), neo4j: processCpuMs(neo4jPid), own: process.cpuUsage() };
       const started = performance.now();
       await Promise.all(
         Array.from({ length: clients }, async () => {
+          if (thinkMs > 0) await sleep(random() * thinkMs);
           while (next < count) {
             next++;
             latencies.push(await send(kind));
+            if (thinkMs > 0) await sleep(-Math.log(1 - random()) * thinkMs);
           }
         }),
       );
@@ -257,25 +264,6 @@ try {
           loadGenerator: (own.user + own.system) / 1000 / count,
         },
       };
-    };
-
-    /** `clients` users send `count` requests in all, each pausing a random think time after every answer. */
-    const measureWithThinkTime = async (kind: Kind, count: number, clients: number, thinkMs: number): Promise<{ latencies: number[]; seconds: number }> => {
-      const latencies: number[] = [];
-      let next = 0;
-      const started = performance.now();
-      await Promise.all(
-        Array.from({ length: clients }, async () => {
-          // Staggered starts: the users do not arrive in one burst.
-          await sleep(random() * thinkMs);
-          while (next < count) {
-            next++;
-            latencies.push(await send(kind));
-            await sleep(-Math.log(1 - random()) * thinkMs);
-          }
-        }),
-      );
-      return { latencies: latencies.sort((a, b) => a - b), seconds: (performance.now() - started) / 1000 };
     };
 
     log(`serving: warming up, then ${requests} requests per kind with ${concurrency} concurrent clients`);
@@ -305,7 +293,7 @@ try {
     const paced = measured.filter((kind) => kind.paced);
     for (const thinkMs of thinkTimes) {
       for (const kind of paced) {
-        const result = await measureWithThinkTime(kind, pacedRequests, concurrency, thinkMs);
+        const result = await measure(kind, pacedRequests, concurrency, thinkMs);
         const row = [
           kind.name,
           String(thinkMs),
