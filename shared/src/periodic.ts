@@ -4,8 +4,6 @@ import type { Logger } from './logger.ts';
 // a failure logged and left to the next round, nothing keeping the process alive.
 
 export interface PeriodicTask {
-  /** Runs now, or joins the run in progress; resolves with what it reports. */
-  runNow(): Promise<number>;
   /** No further runs; waits for the one in progress. */
   stop(): Promise<void>;
 }
@@ -18,14 +16,13 @@ export interface PeriodicTask {
 export function startPeriodicTask(options: { everyMs: number; logger: Logger; done: string; failed: string; work(): Promise<number> }): PeriodicTask {
   const { logger } = options;
   let running: Promise<number> | null = null;
-  const runNow = (): Promise<number> => {
-    running ??= options.work().finally(() => {
+  const timer = setInterval(() => {
+    // A round still running when the next is due: that one is skipped, not queued.
+    if (running) return;
+    running = options.work().finally(() => {
       running = null;
     });
-    return running;
-  };
-  const timer = setInterval(() => {
-    runNow().then(
+    running.then(
       (count) => {
         if (count > 0) logger.info(options.done, { count });
       },
@@ -34,7 +31,6 @@ export function startPeriodicTask(options: { everyMs: number; logger: Logger; do
   }, options.everyMs);
   timer.unref();
   return {
-    runNow,
     async stop() {
       clearInterval(timer);
       await running?.catch(() => undefined);

@@ -207,6 +207,14 @@ export async function startStreamConsumer(options: StreamConsumerOptions): Promi
 }
 
 /**
+ * Defaults of that retention: how long a consumer's records are kept at least (30 days, far beyond
+ * the outbox's week and any relay republish), and the allowance between Redis's clock, which
+ * stamps entry ids, and the clock that stamped the record.
+ */
+export const defaultConsumerRecordRetentionMs = 30 * 24 * 3_600_000;
+export const streamClockMarginMs = 3_600_000;
+
+/**
  * The time (ms since epoch, Redis's clock) of the oldest entry any of the streams still holds;
  * null when they hold none. What a stream holds can still be delivered again (pending entries, a
  * group moved back with XGROUP SETID, a lost group re-created at 0); what was trimmed cannot. The

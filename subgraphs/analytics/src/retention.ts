@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { oldestStreamEntryMs, startPeriodicTask, type Database, type Logger, type PeriodicTask, type Redis } from '@platform/shared';
+import { defaultConsumerRecordRetentionMs, oldestStreamEntryMs, startPeriodicTask, streamClockMarginMs, type Database, type Logger, type PeriodicTask, type Redis } from '@platform/shared';
 
 // Retention of analytics.processed_events: the consumer records one row per applied event, so
 // without this the table grows by every event ever published.
@@ -25,15 +25,14 @@ export interface ProcessedEventsRetentionOptions {
   clockMarginMs?: number;
 }
 
-export const defaultProcessedEventsRetentionMs = 30 * 24 * 3_600_000;
+export const defaultProcessedEventsRetentionMs = defaultConsumerRecordRetentionMs;
 const defaultBatchSize = 5_000;
-const defaultClockMarginMs = 3_600_000;
 
 /** Deletes the rows the rules above allow, in batches; resolves with how many it deleted. */
 export async function pruneProcessedEvents(db: Database, redis: Redis, streams: readonly string[], options: ProcessedEventsRetentionOptions): Promise<number> {
   const batchSize = options.batchSize ?? defaultBatchSize;
   const oldestEntryMs = await oldestStreamEntryMs(redis, streams);
-  const entryBoundMs = oldestEntryMs === null ? null : oldestEntryMs - (options.clockMarginMs ?? defaultClockMarginMs);
+  const entryBoundMs = oldestEntryMs === null ? null : oldestEntryMs - (options.clockMarginMs ?? streamClockMarginMs);
   let deleted = 0;
   for (;;) {
     // The cutoff in PostgreSQL's clock (processed_at is its now()), bounded by the oldest entry.

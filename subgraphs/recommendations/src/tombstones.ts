@@ -1,5 +1,5 @@
 import type { Driver } from 'neo4j-driver';
-import { oldestStreamEntryMs, startPeriodicTask, type Logger, type PeriodicTask, type Redis } from '@platform/shared';
+import { defaultConsumerRecordRetentionMs, oldestStreamEntryMs, startPeriodicTask, streamClockMarginMs, type Logger, type PeriodicTask, type Redis } from '@platform/shared';
 import { deleteTombstonesBefore } from './graph.ts';
 
 // Retention of the like-graph's tombstones (graph.ts). A tombstone stops a "set" older than the
@@ -13,8 +13,7 @@ import { deleteTombstonesBefore } from './graph.ts';
 //   (pending entries, XGROUP SETID, a lost group re-created at 0); one already trimmed cannot.
 // Without an answer from Redis nothing is deleted.
 
-export const defaultTombstoneRetentionMs = 30 * 24 * 3_600_000;
-const defaultClockMarginMs = 3_600_000;
+export const defaultTombstoneRetentionMs = defaultConsumerRecordRetentionMs;
 
 export interface TombstoneRetentionOptions {
   retainMs: number;
@@ -35,7 +34,7 @@ export function tombstoneCutoff(nowMs: number, retainMs: number, oldestEntryMs: 
 /** Deletes the tombstones the rules above allow; resolves with how many it deleted. */
 export async function pruneTombstones(driver: Driver, redis: Redis, streams: readonly string[], options: TombstoneRetentionOptions): Promise<number> {
   const oldestEntry = await oldestStreamEntryMs(redis, streams);
-  const cutoff = tombstoneCutoff((options.now ?? Date.now)(), options.retainMs, oldestEntry, options.clockMarginMs ?? defaultClockMarginMs);
+  const cutoff = tombstoneCutoff((options.now ?? Date.now)(), options.retainMs, oldestEntry, options.clockMarginMs ?? streamClockMarginMs);
   return deleteTombstonesBefore(driver, cutoff, options.batchSize);
 }
 
